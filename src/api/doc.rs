@@ -1,0 +1,204 @@
+//! Reading JSON:API-style write documents: `{"data": {"type", "id"?, "attributes", "relationships"?}}`.
+//! Pure functions from a parsed body to typed parts or a 400/409 naming the member.
+
+use crate::error::{Error, Result};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone)]
+pub struct WriteDoc {
+    pub id: Option<String>,
+    pub attributes: Map<String, Value>,
+    pub relationships: Map<String, Value>,
+}
+
+/// Checks the document's shape: `data` an object, `data.type` the endpoint's type (else 409),
+/// `data.id` a string and, when `url_id` is given, equal to it (else 409).
+pub fn parse_write(body: Value, expected_type: &str, url_id: Option<&str>) -> Result<WriteDoc> {
+    let Value::Object(mut top) = body else {
+        return Err(Error::invalid(
+            "",
+            "The body must be a JSON object with a `data` member",
+        ));
+    };
+    let Some(Value::Object(mut data)) = top.remove("data") else {
+        return Err(Error::invalid(
+            "/data",
+            "`data` is required and must be an object",
+        ));
+    };
+    match data.remove("type") {
+        Some(Value::String(t)) if t == expected_type => {}
+        Some(Value::String(t)) => {
+            return Err(Error::conflict(format!(
+                "`data.type` is {t:?}, but this endpoint takes {expected_type:?}"
+            ))
+            .with_pointer("/data/type"))
+        }
+        Some(_) => return Err(Error::invalid("/data/type", "`data.type` must be a string")),
+        None => {
+            return Err(Error::invalid(
+                "/data/type",
+                format!("`data.type` is required: {expected_type:?}"),
+            ))
+        }
+    }
+    let id = match data.remove("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err(Error::invalid("/data/id", "`data.id` must be a string")),
+    };
+    if let (Some(id), Some(url)) = (&id, url_id) {
+        if id != url {
+            return Err(Error::conflict(format!(
+                "`data.id` {id:?} does not match the id in the URL {url:?}"
+            ))
+            .with_pointer("/data/id"));
+        }
+    }
+    let attributes = match data.remove("attributes") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(Error::invalid(
+                "/data/attributes",
+                "`data.attributes` must be an object",
+            ))
+        }
+    };
+    let relationships = match data.remove("relationships") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(Error::invalid(
+                "/data/relationships",
+                "`data.relationships` must be an object",
+            ))
+        }
+    };
+    Ok(WriteDoc {
+        id,
+        attributes,
+        relationships,
+    })
+}
+
+fn ptr(name: &str) -> String {
+    format!("/data/attributes/{name}")
+}
+
+/// A required string attribute.
+pub fn req_str(attrs: &Map<String, Value>, name: &str) -> Result<String> {
+    match attrs.get(name) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(Error::invalid(
+            &ptr(name),
+            format!("`{name}` must be a string"),
+        )),
+        None => Err(Error::invalid(&ptr(name), format!("`{name}` is required"))),
+    }
+}
+
+/// An optional string attribute (absent: None).
+pub fn opt_str(attrs: &Map<String, Value>, name: &str) -> Result<Option<String>> {
+    match attrs.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Error::invalid(
+            &ptr(name),
+            format!("`{name}` must be a string"),
+        )),
+    }
+}
+
+/// An optional nullable string attribute (absent: None; null: Some(None)).
+pub fn opt_nullable_str(attrs: &Map<String, Value>, name: &str) -> Result<Option<Option<String>>> {
+    match attrs.get(name) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
+        Some(_) => Err(Error::invalid(
+            &ptr(name),
+            format!("`{name}` must be a string or null"),
+        )),
+    }
+}
+
+/// The id in `relationships.NAME.data.id`, if sent.
+pub fn relationship_id(rels: &Map<String, Value>, name: &str) -> Result<Option<String>> {
+    let Some(rel) = rels.get(name) else {
+        return Ok(None);
+    };
+    let at = format!("/data/relationships/{name}/data/id");
+    match rel.get("data").and_then(|d| d.get("id")) {
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        _ => Err(Error::invalid(
+            &at,
+            format!("`relationships.{name}.data.id` must be a string id"),
+        )),
+    }
+}
+
+/// `roles`: exactly one known role.
+pub fn roles(attrs: &Map<String, Value>) -> Result<crate::access::Role> {
+    let at = ptr("roles");
+    let Some(Value::Array(list)) = attrs.get("roles") else {
+        return Err(Error::invalid(
+            &at,
+            "`roles` is required: an array with exactly one role",
+        ));
+    };
+    if list.len() != 1 {
+        return Err(Error::invalid(
+            &at,
+            format!("`roles` must hold exactly one role, not {}", list.len()),
+        ));
+    }
+    match list[0].as_str().and_then(crate::access::Role::parse) {
+        Some(r) => Ok(r),
+        None => Err(Error::invalid(
+            &at,
+            format!(
+                "unknown role {}; roles are owner, admin, integrator and guest",
+                list[0]
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn type_and_id_mismatches_are_conflicts() {
+        let e = parse_write(json!({"data": {"type": "flow"}}), "snapshot", None).unwrap_err();
+        assert_eq!(e.kind.status(), 409);
+        let e = parse_write(
+            json!({"data": {"type": "snapshot", "id": "a"}}),
+            "snapshot",
+            Some("b"),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind.status(), 409);
+        let d = parse_write(
+            json!({"data": {"type": "snapshot", "id": "b", "attributes": {"x": 1}}}),
+            "snapshot",
+            Some("b"),
+        )
+        .unwrap();
+        assert_eq!(d.attributes["x"], 1);
+    }
+
+    #[test]
+    fn shapes_are_400() {
+        for body in [
+            json!([]),
+            json!({"data": 1}),
+            json!({"data": {}}),
+            json!({"data": {"type": 3}}),
+        ] {
+            assert_eq!(parse_write(body, "x", None).unwrap_err().kind.status(), 400);
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! `/v2/flows`: flows and their graphs, start and stop (spec section 5), and the runtime read path
+//! `/v1/tasks/{flow_id}/steps/{step_id}` (section 7).
+//!
+//! Writes read the body first but report its errors only after the flow (404) and the caller's
+//! permission (403) have been checked inside the write transaction, which is the spec's order.
+
+use super::doc::{opt_nullable_str, opt_str, parse_write, relationship_id, req_str, WriteDoc};
+use super::{json_response, no_content, raw_json_response, Ctx};
+use crate::access::{require, Perm};
+use crate::db::flows::{self as store, Flow, FlowPatch, ListQuery, NewFlow, Sort};
+use crate::db::{snapshots, workspaces};
+use crate::error::{Error, Result};
+use crate::graph;
+use crate::util::{iso_ms, json_str};
+use rouille::Response;
+use serde_json::{json, Map, Value};
+
+pub fn resource(f: &Flow) -> Value {
+    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    json!({
+        "id": f.id,
+        "type": "flow",
+        "links": {"self": format!("/v2/flows/{}", f.id)},
+        "attributes": {
+            "name": f.name,
+            "description": f.description,
+            "type": f.flow_type,
+            "status": f.status,
+            "current_status": f.status,
+            "default_mapper_type": f.default_mapper_type,
+            "cron": f.cron,
+            "graph": parse(&f.graph),
+            "nodes_config": parse(&f.nodes_config),
+            "created_at": iso_ms(f.created_at),
+            "updated_at": iso_ms(f.updated_at),
+            "last_start_time": f.last_start_time.map(iso_ms),
+            "last_stop_time": f.last_stop_time.map(iso_ms),
+        },
+        "relationships": {
+            "workspace": {"data": {"id": f.workspace_id, "type": "workspace"}, "links": {"self": format!("/v2/workspaces/{}", f.workspace_id)}},
+            "user": {"data": {"id": f.creator_id, "type": "user"}, "links": {"self": format!("/v2/users/{}", f.creator_id)}},
+        }
+    })
+}
+
+fn single(status: u16, f: &Flow) -> Response {
+    json_response(status, &json!({"data": resource(f), "meta": {}}))
+}
+
+const FLOW_TYPES: [&str; 2] = ["ordinary", "long_running"];
+
+fn flow_type(attrs: &Map<String, Value>) -> Result<Option<String>> {
+    match opt_str(attrs, "type")? {
+        Some(t) if FLOW_TYPES.contains(&t.as_str()) => Ok(Some(t)),
+        Some(t) => Err(Error::invalid(
+            "/data/attributes/type",
+            format!("flow type {t:?} must be \"ordinary\" or \"long_running\""),
+        )),
+        None => Ok(None),
+    }
+}
+
+fn flow_name(attrs: &Map<String, Value>) -> Result<Option<String>> {
+    match opt_str(attrs, "name")? {
+        Some(n) if n.trim().is_empty() || n.chars().count() > 255 => Err(Error::invalid(
+            "/data/attributes/name",
+            "`name` must be 1 to 255 characters, not only spaces",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn flow_graph(attrs: &Map<String, Value>, max_steps: usize) -> Result<Option<graph::Graph>> {
+    match attrs.get("graph") {
+        None => Ok(None),
+        Some(g) => graph::validate(g, max_steps).map(Some),
+    }
+}
+
+fn nodes_config(attrs: &Map<String, Value>) -> Result<Option<String>> {
+    match attrs.get("nodes_config") {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some("{}".into())),
+        Some(v @ Value::Object(_)) => Ok(Some(v.to_string())),
+        Some(_) => Err(Error::invalid(
+            "/data/attributes/nodes_config",
+            "`nodes_config` must be an object",
+        )),
+    }
+}
+
+fn patch_from(doc: &WriteDoc, max_steps: usize) -> Result<FlowPatch> {
+    let a = &doc.attributes;
+    Ok(FlowPatch {
+        name: flow_name(a)?,
+        description: opt_nullable_str(a, "description")?,
+        flow_type: flow_type(a)?,
+        default_mapper_type: opt_str(a, "default_mapper_type")?,
+        cron: opt_nullable_str(a, "cron")?,
+        graph: flow_graph(a, max_steps)?,
+        nodes_config: nodes_config(a)?,
+    })
+}
+
+fn new_flow(doc: &WriteDoc, max_steps: usize) -> Result<NewFlow> {
+    let a = &doc.attributes;
+    req_str(a, "name")?;
+    req_str(a, "type")?;
+    if !a.contains_key("graph") {
+        return Err(Error::invalid(
+            "/data/attributes/graph",
+            "`graph` is required: {\"nodes\": [...], \"edges\": [...]}",
+        ));
+    }
+    let p = patch_from(doc, max_steps)?;
+    Ok(NewFlow {
+        name: p.name.unwrap_or_default(),
+        description: p.description.unwrap_or(None),
+        flow_type: p.flow_type.unwrap_or_default(),
+        default_mapper_type: p.default_mapper_type.unwrap_or_else(|| "jsonata".into()),
+        cron: p.cron.unwrap_or(None),
+        graph: p.graph.ok_or_else(|| Error::internal("graph vanished"))?,
+        nodes_config: p.nodes_config.unwrap_or_else(|| "{}".into()),
+    })
+}
+
+/// Runs `f` in a write transaction once the flow exists (404) and the caller holds `perm` (403).
+fn write<T: Send + 'static>(
+    ctx: &Ctx,
+    id: &str,
+    perm: Perm,
+    f: impl FnOnce(&rusqlite::Connection, &Flow) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (who, id) = (ctx.who.clone(), id.to_string());
+    ctx.app.store.write(move |c| {
+        let (flow, role) = store::require(c, &id, who.pk)?;
+        require(&who, role, perm, &flow.workspace_id)?;
+        f(c, &flow)
+    })
+}
+
+fn reload(c: &rusqlite::Connection, id: &str, user_pk: i64) -> Result<Flow> {
+    Ok(store::require(c, id, user_pk)?.0)
+}
+
+pub fn get(ctx: &Ctx, id: &str) -> Result<Response> {
+    let pk = ctx.who.pk;
+    let (flow, role) = ctx.app.store.read(|c| store::require(c, id, pk))?;
+    require(&ctx.who, role, Perm::Read, &flow.workspace_id)?;
+    Ok(single(200, &flow))
+}
+
+pub fn list(ctx: &Ctx) -> Result<Response> {
+    let ws_id = ctx
+        .param("workspace_id")
+        .ok_or_else(|| {
+            Error::bad_request(
+                "Query parameter workspace_id is required: GET /v2/flows?workspace_id=WORKSPACE_ID",
+            )
+        })?
+        .to_string();
+    let pk = ctx.who.pk;
+    let (ws, role) = ctx.app.store.read(|c| workspaces::require(c, &ws_id, pk))?;
+    require(&ctx.who, role, Perm::Read, &ws.id)?;
+    let page = ctx.page()?;
+    let status = match ctx.param("filter[status]") {
+        None => None,
+        Some(s @ ("active" | "inactive")) => Some(s.to_string()),
+        Some(s) => {
+            return Err(Error::bad_request(format!(
+                "filter[status] must be active or inactive, not {s:?}"
+            )))
+        }
+    };
+    let flow_type = match ctx.param("filter[type]") {
+        None => None,
+        Some(t) if FLOW_TYPES.contains(&t) => Some(t.to_string()),
+        Some(t) => {
+            return Err(Error::bad_request(format!(
+                "filter[type] must be ordinary or long_running, not {t:?}"
+            )))
+        }
+    };
+    let (sort, descending) = match ctx.param("sort") {
+        None => (Sort::Created, false),
+        Some(s) => {
+            let (desc, key) = match s.strip_prefix('-') {
+                Some(k) => (true, k),
+                None => (false, s),
+            };
+            let sort = match key {
+                "name" => Sort::Name,
+                "created_at" => Sort::CreatedAt,
+                "updated_at" => Sort::UpdatedAt,
+                _ => {
+                    return Err(Error::bad_request(format!(
+                        "sort must be name, created_at or updated_at, optionally with a leading `-`; not {s:?}"
+                    )))
+                }
+            };
+            (sort, desc)
+        }
+    };
+    let search = ctx
+        .param("search")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+        return Err(Error::bad_request("search must be at most 200 characters"));
+    }
+    let q = ListQuery {
+        workspace_pk: ws.pk,
+        status,
+        flow_type,
+        search,
+        sort,
+        descending,
+        offset: page.offset(),
+        limit: page.size,
+    };
+    let (flows, total) = ctx.app.store.read(|c| store::list(c, &q))?;
+    Ok(ctx.collection(flows.iter().map(resource).collect(), page, total))
+}
+
+pub fn create(ctx: &Ctx) -> Result<Response> {
+    let doc = parse_write(ctx.body()?, "flow", None)?;
+    let ws_id = relationship_id(&doc.relationships, "workspace")?.ok_or_else(|| {
+        Error::invalid(
+            "/data/relationships/workspace",
+            "`relationships.workspace.data.id` is required: the workspace the flow belongs to",
+        )
+    })?;
+    let input = new_flow(&doc, ctx.app.config.max_flow_steps);
+    let who = ctx.who.clone();
+    let flow = ctx.app.store.write(move |c| {
+        let (ws, role) = workspaces::require(c, &ws_id, who.pk)?;
+        require(&who, role, Perm::FlowEdit, &ws.id)?;
+        let id = store::insert(c, ws.pk, &who.id, &input?)?;
+        reload(c, &id, who.pk)
+    })?;
+    Ok(single(201, &flow))
+}
+
+pub fn update(ctx: &Ctx, id: &str) -> Result<Response> {
+    let max = ctx.app.config.max_flow_steps;
+    let input = ctx
+        .body()
+        .and_then(|b| parse_write(b, "flow", Some(id)))
+        .and_then(|d| patch_from(&d, max));
+    let pk = ctx.who.pk;
+    let flow = write(ctx, id, Perm::FlowEdit, move |c, flow| {
+        store::update(c, flow, input?)?;
+        reload(c, &flow.id, pk)
+    })?;
+    Ok(single(200, &flow))
+}
+
+pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
+    write(ctx, id, Perm::FlowEdit, |c, flow| store::delete(c, flow.pk))?;
+    Ok(no_content())
+}
+
+pub fn start(ctx: &Ctx, id: &str) -> Result<Response> {
+    let pk = ctx.who.pk;
+    let flow = write(ctx, id, Perm::FlowToggle, move |c, flow| {
+        store::set_running(c, flow, true)?;
+        reload(c, &flow.id, pk)
+    })?;
+    Ok(single(202, &flow))
+}
+
+pub fn stop(ctx: &Ctx, id: &str) -> Result<Response> {
+    write(ctx, id, Perm::FlowToggle, |c, flow| {
+        store::set_running(c, flow, false)
+    })?;
+    Ok(json_response(202, &json!({"data": {}, "meta": {}})))
+}
+
+/// `function`: the part of a node's command after the last `:` and before any `@`.
+pub fn function_of(command: &str) -> &str {
+    let after = command.rsplit(':').next().unwrap_or(command);
+    after.split('@').next().unwrap_or(after)
+}
+
+/// `GET /v1/tasks/{flow_id}/steps/{step_id}`: what a component runtime reads at start.
+pub fn task_step(ctx: &Ctx, flow_id: &str, step_id: &str) -> Result<Response> {
+    let pk = ctx.who.pk;
+    let (flow, role) = ctx.app.store.read(|c| store::require(c, flow_id, pk))?;
+    require(&ctx.who, role, Perm::Read, &flow.workspace_id)?;
+    let graph: Value = serde_json::from_str(&flow.graph)
+        .map_err(|_| Error::internal("stored graph is not JSON"))?;
+    let node = graph["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["id"] == step_id))
+        .ok_or_else(|| {
+            Error::not_found(format!("Step {step_id} does not exist in flow {flow_id}"))
+        })?;
+    let command = node["command"].as_str().unwrap_or("");
+    let config = match &node["fields"] {
+        Value::Object(m) => Value::Object(m.clone()).to_string(),
+        _ => "{}".to_string(),
+    };
+    let snapshot = ctx
+        .app
+        .store
+        .read(|c| snapshots::step_snapshot(c, flow.pk, step_id))?
+        .flatten()
+        .map(|s| s.value)
+        .unwrap_or_else(|| "{}".to_string());
+    Ok(raw_json_response(
+        200,
+        format!(
+            r#"{{"id":{},"function":{},"config":{config},"snapshot":{snapshot},"is_passthrough":false,"variables":{{}}}}"#,
+            json_str(step_id),
+            json_str(function_of(command)),
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn function_is_after_last_colon_before_at() {
+        assert_eq!(
+            super::function_of("elasticio/http:httpRequestAction@1.2.3"),
+            "httpRequestAction"
+        );
+        assert_eq!(super::function_of("a:b:c"), "c");
+        assert_eq!(super::function_of("plain"), "plain");
+    }
+}

@@ -1,0 +1,443 @@
+//! The HTTP layer: routing, authentication order, body reading, paging, and the one place where
+//! an `Error` becomes a response. Resource handlers live one per module beside this file; they
+//! parse and authorize, run one store transaction, and build the document. They write no SQL.
+
+pub mod contracts;
+pub mod doc;
+pub mod flows;
+pub mod openapi;
+pub mod snapshots;
+pub mod users;
+pub mod workspaces;
+
+use crate::access::Principal;
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::db::Store;
+use crate::error::{Error, Kind, Result};
+use crate::util::percent_decode;
+use rouille::{Request, Response};
+use serde_json::{json, Value};
+use std::io::Read;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Everything a request handler may use.
+pub struct App {
+    pub store: Arc<Store>,
+    pub auth: Auth,
+    pub config: Config,
+    /// Set on SIGTERM: responses then ask clients to close their connections.
+    pub stopping: AtomicBool,
+    requests: AtomicU64,
+}
+
+impl App {
+    pub fn new(store: Arc<Store>, auth: Auth, config: Config) -> App {
+        App {
+            store,
+            auth,
+            config,
+            stopping: AtomicBool::new(false),
+            requests: AtomicU64::new(0),
+        }
+    }
+}
+
+/// One request being handled: the app, the request, the authenticated caller, the query.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub req: &'a Request,
+    pub who: Principal,
+    query: Vec<(String, String)>,
+}
+
+/// The routes of the contract. Path segments are borrowed from the request URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    Health,
+    OpenApi,
+    UsersMe,
+    Users,
+    User(&'a str),
+    UserApiKey(&'a str),
+    Contracts,
+    Contract(&'a str),
+    Workspaces,
+    Workspace(&'a str),
+    Members(&'a str),
+    Member(&'a str, &'a str),
+    Flows,
+    Flow(&'a str),
+    FlowStart(&'a str),
+    FlowStop(&'a str),
+    Snapshots(&'a str),
+    Snapshot(&'a str, &'a str),
+    Task(&'a str, &'a str),
+}
+
+fn route(path: &str) -> Option<Route<'_>> {
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    let segs: Vec<&str> = trimmed.split('/').skip(1).collect();
+    use Route::*;
+    Some(match segs.as_slice() {
+        ["healthz"] => Health,
+        ["v2", "openapi.json"] => OpenApi,
+        ["v2", "users", "me"] => UsersMe,
+        ["v2", "users"] => Users,
+        ["v2", "users", id] => User(id),
+        ["v2", "users", id, "api-key"] => UserApiKey(id),
+        ["v2", "contracts"] => Contracts,
+        ["v2", "contracts", id] => Contract(id),
+        ["v2", "workspaces"] => Workspaces,
+        ["v2", "workspaces", id] => Workspace(id),
+        ["v2", "workspaces", id, "members"] => Members(id),
+        ["v2", "workspaces", id, "members", uid] => Member(id, uid),
+        ["v2", "flows"] => Flows,
+        ["v2", "flows", id] => Flow(id),
+        ["v2", "flows", id, "start"] => FlowStart(id),
+        ["v2", "flows", id, "stop"] => FlowStop(id),
+        ["v2", "flows", id, "snapshots"] => Snapshots(id),
+        ["v2", "flows", id, "snapshots", sid] => Snapshot(id, sid),
+        ["v1", "tasks", id, "steps", sid] => Task(id, sid),
+        _ => return None,
+    })
+}
+
+fn allowed(r: Route) -> &'static str {
+    use Route::*;
+    match r {
+        Health | OpenApi | UsersMe | Contracts | Contract(_) | Task(..) => "GET",
+        Users | Workspaces | Flows | Snapshots(_) | Members(_) => "GET, POST",
+        User(_) => "GET, DELETE",
+        UserApiKey(_) | FlowStart(_) | FlowStop(_) => "POST",
+        Workspace(_) | Flow(_) | Member(..) | Snapshot(..) => "GET, PATCH, DELETE",
+    }
+}
+
+/// The server's request handler: never panics, always answers JSON, logs one line per request.
+pub fn handle(app: &App, req: &Request) -> Response {
+    let n = app.requests.fetch_add(1, Ordering::Relaxed);
+    let rid = format!("{:08x}", n);
+    let started = Instant::now();
+    let response = match catch_unwind(AssertUnwindSafe(|| dispatch(app, req))) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            if e.kind == Kind::Internal {
+                log::error!("[{rid}] {} {}: {}", req.method(), req.raw_url(), e.detail);
+            }
+            error_response(&e)
+        }
+        Err(_) => {
+            log::error!(
+                "[{rid}] {} {}: the handler panicked",
+                req.method(),
+                req.raw_url()
+            );
+            error_response(&Error::internal(format!(
+                "An internal error happened; it has been logged with request id {rid}"
+            )))
+        }
+    };
+    log::info!(
+        "[{rid}] {} {} -> {} in {}us",
+        req.method(),
+        req.raw_url(),
+        response.status_code,
+        started.elapsed().as_micros()
+    );
+    let mut response = response.with_additional_header("X-Request-Id", rid);
+    if app.stopping.load(Ordering::Relaxed) {
+        response = response.with_additional_header("Connection", "close");
+    }
+    response
+}
+
+fn dispatch(app: &App, req: &Request) -> Result<Response> {
+    let raw = req.raw_url();
+    let path = raw.split('?').next().unwrap_or("");
+    let route = route(path);
+    let method = req.method();
+    match route {
+        Some(Route::Health) if method == "GET" => {
+            return Ok(json_response(200, &json!({"status": "ok"})))
+        }
+        Some(Route::OpenApi) if method == "GET" => return Ok(openapi::response()),
+        Some(r @ (Route::Health | Route::OpenApi)) => return Err(method_not_allowed(allowed(r))),
+        _ => {}
+    }
+    let allow_password = matches!(route, Some(Route::UserApiKey(_))) && method == "POST";
+    let who = app
+        .auth
+        .authenticate(&app.store, req.header("Authorization"), allow_password)?;
+    let Some(route) = route else {
+        return Err(Error::not_found(format!(
+            "No resource at {path}; see GET /v2/openapi.json for the paths this server has"
+        )));
+    };
+    let ctx = Ctx {
+        app,
+        req,
+        who,
+        query: parse_query(req.raw_query_string()),
+    };
+    use Route::*;
+    match (route, method) {
+        (UsersMe, "GET") => users::me(&ctx),
+        (Users, "GET") => users::list(&ctx),
+        (Users, "POST") => users::create(&ctx),
+        (User(id), "GET") => users::get(&ctx, id),
+        (User(id), "DELETE") => users::delete(&ctx, id),
+        (UserApiKey(id), "POST") => users::rotate_key(&ctx, id),
+        (Contracts, "GET") => contracts::list(&ctx),
+        (Contract(id), "GET") => contracts::get(&ctx, id),
+        (Workspaces, "GET") => workspaces::list(&ctx),
+        (Workspaces, "POST") => workspaces::create(&ctx),
+        (Workspace(id), "GET") => workspaces::get(&ctx, id),
+        (Workspace(id), "PATCH") => workspaces::update(&ctx, id),
+        (Workspace(id), "DELETE") => workspaces::delete(&ctx, id),
+        (Members(id), "GET") => workspaces::members(&ctx, id),
+        (Members(id), "POST") => workspaces::add_member(&ctx, id),
+        (Member(id, uid), "GET") => workspaces::member(&ctx, id, uid),
+        (Member(id, uid), "PATCH") => workspaces::update_member(&ctx, id, uid),
+        (Member(id, uid), "DELETE") => workspaces::remove_member(&ctx, id, uid),
+        (Flows, "GET") => flows::list(&ctx),
+        (Flows, "POST") => flows::create(&ctx),
+        (Flow(id), "GET") => flows::get(&ctx, id),
+        (Flow(id), "PATCH") => flows::update(&ctx, id),
+        (Flow(id), "DELETE") => flows::delete(&ctx, id),
+        (FlowStart(id), "POST") => flows::start(&ctx, id),
+        (FlowStop(id), "POST") => flows::stop(&ctx, id),
+        (Snapshots(fid), "GET") => snapshots::list(&ctx, fid),
+        (Snapshots(fid), "POST") => snapshots::create(&ctx, fid),
+        (Snapshot(fid, sid), "GET") => snapshots::get(&ctx, fid, sid),
+        (Snapshot(fid, sid), "PATCH") => snapshots::update(&ctx, fid, sid),
+        (Snapshot(fid, sid), "DELETE") => snapshots::delete(&ctx, fid, sid),
+        (Task(fid, sid), "GET") => flows::task_step(&ctx, fid, sid),
+        (r, _) => Err(method_not_allowed(allowed(r))),
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Error {
+    Error {
+        allow: Some(allow),
+        ..Error::new(
+            Kind::MethodNotAllowed,
+            format!("This path supports only {allow}"),
+        )
+    }
+}
+
+fn parse_query(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// A page request, validated: `page[number]` from 1, `page[size]` lowered to the maximum.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub number: i64,
+    pub size: i64,
+}
+
+impl Page {
+    pub fn offset(&self) -> i64 {
+        (self.number - 1).saturating_mul(self.size)
+    }
+    pub fn meta(&self, total: i64) -> Value {
+        let pages = if total == 0 {
+            0
+        } else {
+            (total + self.size - 1) / self.size
+        };
+        json!({"page": self.number, "per_page": self.size, "total": total, "total_pages": pages})
+    }
+}
+
+impl Ctx<'_> {
+    /// The last value of a query parameter (percent-decoded).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn page(&self) -> Result<Page> {
+        let read = |name: &str, default: i64| -> Result<i64> {
+            match self.param(name) {
+                None => Ok(default),
+                Some(v) => match v.parse::<i64>() {
+                    Ok(n) if n >= 1 => Ok(n),
+                    _ => Err(Error::bad_request(format!(
+                        "Query parameter {name} must be a positive integer, not {v:?}"
+                    ))),
+                },
+            }
+        };
+        let number = read("page[number]", 1)?;
+        let size = read("page[size]", self.app.config.default_page_size as i64)?;
+        let max = self.app.config.max_page_size as i64;
+        // Keep offsets far from overflow: past the end is an empty page anyway.
+        let number = number.min(i64::MAX / max / 2);
+        Ok(Page {
+            number,
+            size: size.min(max),
+        })
+    }
+
+    /// Paged collection document.
+    pub fn collection(&self, data: Vec<Value>, page: Page, total: i64) -> Response {
+        json_response(
+            200,
+            &json!({"data": data, "meta": page.meta(total), "links": {"self": self.req.raw_url()}}),
+        )
+    }
+
+    /// Reads the JSON request body: size (413), content type (415), syntax (400).
+    pub fn body(&self) -> Result<Value> {
+        read_json(self.req, self.app.config.max_body_bytes)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.req.header(name)
+    }
+}
+
+/// True for `application/json` and `application/vnd.api+json`, with any parameters.
+fn is_json_type(ct: &str) -> bool {
+    let base = ct.split(';').next().unwrap_or("").trim();
+    base.eq_ignore_ascii_case("application/json")
+        || base.eq_ignore_ascii_case("application/vnd.api+json")
+}
+
+/// Reads at most `max + 1` bytes of the body and parses it; never buffers more than the limit.
+pub fn read_json(req: &Request, max: usize) -> Result<Value> {
+    let too_large = |n: Option<u64>| {
+        let size = n
+            .map(|n| format!("{n} bytes"))
+            .unwrap_or_else(|| "larger than the limit".into());
+        Error::too_large(format!(
+            "The request body is {size}; the limit (max_body_bytes) is {max} bytes"
+        ))
+    };
+    if let Some(len) = req
+        .header("Content-Length")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        if len > max as u64 {
+            return Err(too_large(Some(len)));
+        }
+    }
+    let ct = req.header("Content-Type");
+    let mut buf = Vec::new();
+    if let Some(mut data) = req.data() {
+        data.by_ref()
+            .take(max as u64 + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::bad_request(format!("The request body could not be read: {e}")))?;
+    }
+    if buf.len() > max {
+        return Err(too_large(None));
+    }
+    match ct {
+        Some(ct) if is_json_type(ct) => {}
+        Some(ct) => {
+            return Err(Error::new(
+                Kind::UnsupportedMediaType,
+                format!("Content-Type {ct:?} is not JSON; send the body as application/json"),
+            ))
+        }
+        None if buf.is_empty() => {}
+        None => {
+            return Err(Error::new(
+                Kind::UnsupportedMediaType,
+                "The request has a body but no Content-Type; send it as application/json",
+            ))
+        }
+    }
+    if buf.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Error::bad_request(
+            "The request body is empty; this call needs a JSON document",
+        ));
+    }
+    serde_json::from_slice(&buf)
+        .map_err(|e| Error::bad_request(format!("The request body is not valid JSON: {e}")))
+}
+
+pub fn json_response(status: u16, body: &Value) -> Response {
+    raw_json_response(status, body.to_string())
+}
+
+pub fn raw_json_response(status: u16, body: String) -> Response {
+    Response::from_data("application/json", body).with_status_code(status)
+}
+
+/// `204 No Content`.
+pub fn no_content() -> Response {
+    Response::empty_204()
+}
+
+/// The one place an `Error` becomes an HTTP response: the JSON error document of spec section 2.
+pub fn error_response(e: &Error) -> Response {
+    let status = e.kind.status();
+    let mut item = json!({"status": status, "code": status, "title": e.kind.title(), "detail": e.detail, "meta": {}});
+    if let Some(p) = &e.pointer {
+        item["source"] = json!({"pointer": p});
+    }
+    let mut r = json_response(status, &json!({"errors": [item]}));
+    match e.kind {
+        Kind::Unauthorized => {
+            r = r.with_additional_header("WWW-Authenticate", "Basic realm=\"flowsnap\"")
+        }
+        Kind::MethodNotAllowed => r = r.with_additional_header("Allow", e.allow.unwrap_or("GET")),
+        Kind::TooManyRequests | Kind::Unavailable => {
+            r = r.with_additional_header("Retry-After", "1")
+        }
+        Kind::PayloadTooLarge if e.pointer.is_none() => {
+            // The unread rest of a large body would otherwise be drained to keep the connection.
+            r = r.with_additional_header("Connection", "close")
+        }
+        _ => {}
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_accept_a_trailing_slash() {
+        assert_eq!(
+            route("/v2/flows/abc/snapshots/"),
+            Some(Route::Snapshots("abc"))
+        );
+        assert_eq!(
+            route("/v2/flows/abc/snapshots"),
+            Some(Route::Snapshots("abc"))
+        );
+        assert_eq!(
+            route("/v2/flows/a/snapshots/s1"),
+            Some(Route::Snapshot("a", "s1"))
+        );
+        assert_eq!(route("/v2/nothing"), None);
+        assert_eq!(route("/v2/flows//snapshots"), Some(Route::Snapshots("")));
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_type("application/json; charset=utf-8"));
+        assert!(is_json_type("application/vnd.api+json"));
+        assert!(!is_json_type("text/plain"));
+        assert!(!is_json_type("application/x-www-form-urlencoded"));
+    }
+}

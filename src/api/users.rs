@@ -1,0 +1,212 @@
+//! `/v2/users`: the caller, the user list (tenant-admin), user creation and deletion, and API-key
+//! rotation (spec section 3).
+
+use super::doc::{parse_write, req_str};
+use super::{json_response, no_content, Ctx};
+use crate::auth::hash_secret;
+use crate::db::users::{self, NewUser, User};
+use crate::error::{Error, Result};
+use crate::util::{iso_ms, new_api_key};
+use rouille::Response;
+use serde_json::{json, Value};
+
+pub fn resource(u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "type": "user",
+        "links": {"self": format!("/v2/users/{}", u.id)},
+        "attributes": {
+            "first_name": u.first_name,
+            "last_name": u.last_name,
+            "email": u.email,
+            "registered": iso_ms(u.registered),
+            "last_login": u.last_login.map(iso_ms),
+        }
+    })
+}
+
+fn single(status: u16, u: &User) -> Response {
+    json_response(status, &json!({"data": resource(u), "meta": {}}))
+}
+
+fn user_not_found(id: &str) -> Error {
+    Error::not_found(format!("User {id} not found"))
+}
+
+fn only_admin(what: &str) -> Error {
+    Error::forbidden(format!("Only a tenant-admin may {what}"))
+}
+
+pub fn me(ctx: &Ctx) -> Result<Response> {
+    let pk = ctx.who.pk;
+    let u = ctx
+        .app
+        .store
+        .read(|c| users::by_pk(c, pk))?
+        .ok_or_else(|| user_not_found(&ctx.who.id))?;
+    Ok(single(200, &u))
+}
+
+pub fn list(ctx: &Ctx) -> Result<Response> {
+    if !ctx.who.tenant_admin {
+        return Err(only_admin("list users; GET /v2/users/me returns your own"));
+    }
+    let page = ctx.page()?;
+    let (list, total) = ctx
+        .app
+        .store
+        .read(|c| Ok((users::list(c, page.offset(), page.size)?, users::count(c)?)))?;
+    Ok(ctx.collection(list.iter().map(resource).collect(), page, total))
+}
+
+/// The user at `id`: 404 when there is none, 403 unless it is the caller or the caller is a
+/// tenant-admin.
+fn visible_user(ctx: &Ctx, id: &str, what: &str) -> Result<User> {
+    let u = ctx
+        .app
+        .store
+        .read(|c| users::by_id(c, id))?
+        .ok_or_else(|| user_not_found(id))?;
+    if u.pk != ctx.who.pk && !ctx.who.tenant_admin {
+        return Err(Error::forbidden(format!(
+            "Only the user itself or a tenant-admin may {what} user {id}"
+        )));
+    }
+    Ok(u)
+}
+
+pub fn get(ctx: &Ctx, id: &str) -> Result<Response> {
+    let u = visible_user(ctx, id, "read")?;
+    Ok(single(200, &u))
+}
+
+/// Password rule: at least 8 characters with a letter, a digit and another symbol.
+pub fn password_ok(p: &str) -> bool {
+    p.chars().count() >= 8
+        && p.chars().any(|c| c.is_alphabetic())
+        && p.chars().any(|c| c.is_ascii_digit())
+        && p.chars().any(|c| !c.is_alphanumeric())
+}
+
+/// E-mail rule: `local@domain`, no spaces, at most 254 characters.
+pub fn email_ok(e: &str) -> bool {
+    match e.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && e.len() <= 254
+                && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
+fn name_attr(attrs: &serde_json::Map<String, Value>, name: &str) -> Result<String> {
+    let v = req_str(attrs, name)?;
+    if v.chars().count() > 100 || v.chars().any(|c| c.is_control()) {
+        return Err(Error::invalid(
+            &format!("/data/attributes/{name}"),
+            format!("`{name}` must be at most 100 characters, without control characters"),
+        ));
+    }
+    Ok(v)
+}
+
+pub fn create(ctx: &Ctx) -> Result<Response> {
+    if !ctx.who.tenant_admin {
+        return Err(only_admin("create users"));
+    }
+    let doc = parse_write(ctx.body()?, "user", None)?;
+    let a = &doc.attributes;
+    let first_name = name_attr(a, "first_name")?;
+    let last_name = name_attr(a, "last_name")?;
+    let email = req_str(a, "email")?;
+    if !email_ok(&email) {
+        return Err(Error::invalid(
+            "/data/attributes/email",
+            format!("{email:?} is not an e-mail address"),
+        ));
+    }
+    let password = req_str(a, "password")?;
+    if !password_ok(&password) {
+        return Err(Error::invalid(
+            "/data/attributes/password",
+            "`password` must be at least 8 characters and contain a letter, a digit and another symbol",
+        ));
+    }
+    let password_hash = hash_secret(&password)?;
+    // The user gets a key nobody knows; it asks for its own with POST /v2/users/{id}/api-key.
+    let api_key_hash = hash_secret(&new_api_key())?;
+    let u = ctx.app.store.write(move |c| {
+        users::insert(
+            c,
+            &NewUser {
+                email: &email,
+                first_name: &first_name,
+                last_name: &last_name,
+                tenant_admin: false,
+                api_key_hash: &api_key_hash,
+                password_hash: Some(&password_hash),
+            },
+        )
+    })?;
+    Ok(single(201, &u))
+}
+
+pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
+    ctx.app
+        .store
+        .read(|c| users::by_id(c, id))?
+        .ok_or_else(|| user_not_found(id))?;
+    if !ctx.who.tenant_admin {
+        return Err(only_admin("delete users"));
+    }
+    let id_owned = id.to_string();
+    let pk = ctx.app.store.write(move |c| {
+        let u = users::by_id(c, &id_owned)?.ok_or_else(|| user_not_found(&id_owned))?;
+        users::delete(c, &u)?;
+        Ok(u.pk)
+    })?;
+    ctx.app.auth.forget_user(pk);
+    Ok(no_content())
+}
+
+pub fn rotate_key(ctx: &Ctx, id: &str) -> Result<Response> {
+    visible_user(ctx, id, "issue an API key for")?;
+    let key = new_api_key();
+    let hash = hash_secret(&key)?;
+    let id_owned = id.to_string();
+    let pk = ctx.app.store.write(move |c| {
+        let u = users::by_id(c, &id_owned)?.ok_or_else(|| user_not_found(&id_owned))?;
+        users::set_api_key_hash(c, u.pk, &hash)?;
+        Ok(u.pk)
+    })?;
+    ctx.app.auth.forget_user(pk);
+    Ok(json_response(
+        201,
+        &json!({"data": {"type": "api-key", "id": id, "attributes": {"api_key": key}}, "meta": {}}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_rule() {
+        assert!(password_ok("abcd123!"));
+        assert!(!password_ok("abc12!"));
+        assert!(!password_ok("abcdefg!"));
+        assert!(!password_ok("abcdefg1"));
+        assert!(!password_ok("12345678!"));
+    }
+
+    #[test]
+    fn email_rule() {
+        assert!(email_ok("a@b.c"));
+        assert!(!email_ok("ab.c"));
+        assert!(!email_ok("a b@c"));
+        assert!(!email_ok("@c"));
+    }
+}

@@ -1,0 +1,233 @@
+//! `/v2/workspaces` and their members (spec section 4).
+
+use super::doc::{parse_write, relationship_id, req_str, roles};
+use super::{json_response, no_content, Ctx};
+use crate::access::{require, Perm, Role};
+use crate::db::workspaces::{self as store, Member, Workspace};
+use crate::error::{Error, Result};
+use crate::util::iso_ms;
+use rouille::Response;
+use serde_json::{json, Value};
+
+pub fn resource(w: &Workspace, member_ids: &[String]) -> Value {
+    let members: Vec<Value> = member_ids
+        .iter()
+        .map(|id| json!({"id": id, "type": "member"}))
+        .collect();
+    json!({
+        "id": w.id,
+        "type": "workspace",
+        "links": {"self": format!("/v2/workspaces/{}", w.id)},
+        "attributes": {"name": w.name, "created_at": iso_ms(w.created_at), "updated_at": iso_ms(w.updated_at)},
+        "relationships": {
+            "contract": {"data": {"id": w.contract_id, "type": "contract"}, "links": {"self": format!("/v2/contracts/{}", w.contract_id)}},
+            "members": {"data": members, "links": {"self": format!("/v2/workspaces/{}/members", w.id)}},
+        }
+    })
+}
+
+fn member_resource(ws_id: &str, m: &Member) -> Value {
+    json!({
+        "id": m.user_id,
+        "type": "member",
+        "links": {"self": format!("/v2/workspaces/{ws_id}/members/{}", m.user_id)},
+        "attributes": {"first_name": m.first_name, "last_name": m.last_name, "email": m.email, "roles": [m.role.as_str()]},
+    })
+}
+
+/// Name rule: 3 to 40 characters of letters, digits, space, `-` and `_`.
+pub fn name_ok(name: &str) -> bool {
+    let n = name.chars().count();
+    (3..=40).contains(&n)
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || c == '-' || c == '_')
+}
+
+fn name_attr(attrs: &serde_json::Map<String, Value>) -> Result<String> {
+    let name = req_str(attrs, "name")?;
+    if !name_ok(&name) {
+        return Err(Error::invalid(
+            "/data/attributes/name",
+            format!("workspace name {name:?} must be 3 to 40 characters of letters, digits, space, `-` and `_`"),
+        ));
+    }
+    Ok(name)
+}
+
+fn single(ctx: &Ctx, status: u16, id: &str) -> Result<Response> {
+    let pk = ctx.who.pk;
+    let (w, ids) = ctx.app.store.read(|c| {
+        let (w, _) = store::require(c, id, pk)?;
+        let ids = store::member_ids(c, w.pk)?;
+        Ok((w, ids))
+    })?;
+    Ok(json_response(
+        status,
+        &json!({"data": resource(&w, &ids), "meta": {}}),
+    ))
+}
+
+/// Loads the workspace and checks `perm` for the caller, in one read: 404, then 403.
+fn authorized(ctx: &Ctx, id: &str, perm: Perm) -> Result<Workspace> {
+    let pk = ctx.who.pk;
+    let (w, role) = ctx.app.store.read(|c| store::require(c, id, pk))?;
+    require(&ctx.who, role, perm, &w.id)?;
+    Ok(w)
+}
+
+/// Runs `f` in a write transaction after loading the workspace and checking `perm` again there.
+fn write<T: Send + 'static>(
+    ctx: &Ctx,
+    id: &str,
+    perm: Perm,
+    f: impl FnOnce(&rusqlite::Connection, &Workspace) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (who, id) = (ctx.who.clone(), id.to_string());
+    ctx.app.store.write(move |c| {
+        let (w, role) = store::require(c, &id, who.pk)?;
+        require(&who, role, perm, &w.id)?;
+        f(c, &w)
+    })
+}
+
+pub fn list(ctx: &Ctx) -> Result<Response> {
+    let page = ctx.page()?;
+    let contract = ctx.param("contract_id").map(str::to_string);
+    let (pk, all) = (ctx.who.pk, ctx.who.tenant_admin);
+    let (list, total) = ctx.app.store.read(|c| {
+        let (ws, total) = store::list(c, pk, all, contract.as_deref(), page.offset(), page.size)?;
+        let mut out = Vec::with_capacity(ws.len());
+        for w in ws {
+            let ids = store::member_ids(c, w.pk)?;
+            out.push(resource(&w, &ids));
+        }
+        Ok((out, total))
+    })?;
+    Ok(ctx.collection(list, page, total))
+}
+
+pub fn get(ctx: &Ctx, id: &str) -> Result<Response> {
+    authorized(ctx, id, Perm::Read)?;
+    single(ctx, 200, id)
+}
+
+pub fn create(ctx: &Ctx) -> Result<Response> {
+    let doc = parse_write(ctx.body()?, "workspace", None)?;
+    let name = name_attr(&doc.attributes)?;
+    let contract = relationship_id(&doc.relationships, "contract")?;
+    let owner = ctx.who.pk;
+    let w = ctx.app.store.write(move |c| {
+        if let Some(cid) = contract {
+            let (_, id, _) = store::contract(c)?;
+            if cid != id {
+                return Err(Error::not_found(format!("Contract {cid} not found"))
+                    .with_pointer("/data/relationships/contract/data/id"));
+            }
+        }
+        store::insert(c, &name, owner)
+    })?;
+    single(ctx, 201, &w.id)
+}
+
+pub fn update(ctx: &Ctx, id: &str) -> Result<Response> {
+    authorized(ctx, id, Perm::WorkspaceEdit)?;
+    let doc = parse_write(ctx.body()?, "workspace", Some(id))?;
+    let name = match doc.attributes.get("name") {
+        Some(_) => Some(name_attr(&doc.attributes)?),
+        None => None,
+    };
+    write(ctx, id, Perm::WorkspaceEdit, move |c, w| match name {
+        Some(n) => store::rename(c, w.pk, &n),
+        None => Ok(()),
+    })?;
+    single(ctx, 200, id)
+}
+
+pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
+    authorized(ctx, id, Perm::WorkspaceEdit)?;
+    write(ctx, id, Perm::WorkspaceEdit, |c, w| store::delete(c, w.pk))?;
+    Ok(no_content())
+}
+
+pub fn members(ctx: &Ctx, id: &str) -> Result<Response> {
+    let w = authorized(ctx, id, Perm::Read)?;
+    let page = ctx.page()?;
+    let (list, total) = ctx
+        .app
+        .store
+        .read(|c| store::members(c, w.pk, page.offset(), page.size))?;
+    Ok(ctx.collection(
+        list.iter().map(|m| member_resource(&w.id, m)).collect(),
+        page,
+        total,
+    ))
+}
+
+pub fn member(ctx: &Ctx, id: &str, user_id: &str) -> Result<Response> {
+    let w = authorized(ctx, id, Perm::Read)?;
+    let m = ctx
+        .app
+        .store
+        .read(|c| store::member(c, w.pk, user_id))?
+        .ok_or_else(|| {
+            Error::not_found(format!("User {user_id} is not a member of workspace {id}"))
+        })?;
+    Ok(json_response(
+        200,
+        &json!({"data": member_resource(&w.id, &m), "meta": {}}),
+    ))
+}
+
+pub fn add_member(ctx: &Ctx, id: &str) -> Result<Response> {
+    authorized(ctx, id, Perm::WorkspaceEdit)?;
+    let doc = parse_write(ctx.body()?, "member", None)?;
+    let user_id = doc.id.ok_or_else(|| {
+        Error::invalid(
+            "/data/id",
+            "`data.id` is required: the id of the user to add",
+        )
+    })?;
+    let role: Role = roles(&doc.attributes)?;
+    let (m, ws_id) = write(ctx, id, Perm::WorkspaceEdit, move |c, w| {
+        Ok((store::add_member(c, w, &user_id, role)?, w.id.clone()))
+    })?;
+    Ok(json_response(
+        200,
+        &json!({"data": member_resource(&ws_id, &m), "meta": {}}),
+    ))
+}
+
+pub fn update_member(ctx: &Ctx, id: &str, user_id: &str) -> Result<Response> {
+    authorized(ctx, id, Perm::WorkspaceEdit)?;
+    let doc = parse_write(ctx.body()?, "member", Some(user_id))?;
+    let role = roles(&doc.attributes)?;
+    let uid = user_id.to_string();
+    let (m, ws_id) = write(ctx, id, Perm::WorkspaceEdit, move |c, w| {
+        Ok((store::set_role(c, w, &uid, role)?, w.id.clone()))
+    })?;
+    Ok(json_response(
+        200,
+        &json!({"data": member_resource(&ws_id, &m), "meta": {}}),
+    ))
+}
+
+pub fn remove_member(ctx: &Ctx, id: &str, user_id: &str) -> Result<Response> {
+    authorized(ctx, id, Perm::WorkspaceEdit)?;
+    let uid = user_id.to_string();
+    write(ctx, id, Perm::WorkspaceEdit, move |c, w| {
+        store::remove_member(c, w, &uid)
+    })?;
+    Ok(no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn name_rule() {
+        assert!(super::name_ok("My team_1-x"));
+        assert!(!super::name_ok("ab"));
+        assert!(!super::name_ok(&"a".repeat(41)));
+        assert!(!super::name_ok("a/b/c"));
+    }
+}

@@ -1,0 +1,317 @@
+//! Authentication (spec section 3): HTTP Basic with e-mail and API key (or password, for the one
+//! call that allows it), argon2id hashes, and a bounded cache of successful verifications.
+//!
+//! Why a cache: one argon2id verification costs tens of milliseconds of CPU, which would cap the
+//! server at a few dozen requests a second. The cache is keyed by a keyed BLAKE2b hash of the
+//! credentials (never the plain key) and remembers which stored hash it verified against. Each
+//! request compares that with the user's current stored hash (one indexed read), so a rotated key
+//! or a deleted user fails on the very next request, even when another process changed the file.
+//!
+//! Why a gate: argon2 work is bounded (`argon2_max_concurrent` at once, `argon2_max_waiting` in
+//! line, 429 beyond), so a flood of wrong keys cannot take every worker thread from clients whose
+//! credentials are cached.
+
+use crate::access::Principal;
+use crate::db::{users, Store};
+use crate::error::{Error, Kind, Result};
+use crate::util;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use blake2::digest::{KeyInit, Mac};
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Hashes a secret (API key or password) as an argon2id PHC string.
+pub fn hash_secret(secret: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::internal(format!("argon2 hashing failed: {e}")))
+}
+
+fn verify_secret(secret: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The one 401 answer, identical for every kind of bad credentials.
+pub fn unauthorized() -> Error {
+    Error::new(
+        Kind::Unauthorized,
+        "Authentication failed. Send HTTP Basic credentials: your e-mail as the user name and \
+         your API key as the password",
+    )
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Secret {
+    ApiKey,
+    Password,
+}
+
+struct Entry {
+    user_pk: i64,
+    /// The stored hash this entry was verified against.
+    verified_hash: String,
+    at: Instant,
+}
+
+/// Bounds the argon2 work running and waiting.
+struct Gate {
+    state: Mutex<(usize, usize)>,
+    freed: Condvar,
+    max_running: usize,
+    max_waiting: usize,
+}
+
+struct Permit<'a>(&'a Gate);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.state.lock() {
+            s.0 -= 1;
+        }
+        self.0.freed.notify_one();
+    }
+}
+
+impl Gate {
+    fn enter(&self) -> Result<Permit<'_>> {
+        let busy = || {
+            Error::new(
+                Kind::TooManyRequests,
+                "Too many credential checks are in progress; retry in a moment (a cached, valid \
+                 API key is not affected)",
+            )
+        };
+        let mut s = self.state.lock().map_err(|_| busy())?;
+        if s.0 >= self.max_running {
+            if s.1 >= self.max_waiting {
+                return Err(busy());
+            }
+            s.1 += 1;
+            while s.0 >= self.max_running {
+                s = self.freed.wait(s).map_err(|_| busy())?;
+            }
+            s.1 -= 1;
+        }
+        s.0 += 1;
+        Ok(Permit(self))
+    }
+}
+
+pub struct AuthConfig {
+    pub cache_entries: usize,
+    pub cache_ttl: Duration,
+    pub argon2_max_concurrent: usize,
+    pub argon2_max_waiting: usize,
+}
+
+pub struct Auth {
+    mac_key: [u8; 32],
+    cache: Mutex<HashMap<[u8; 32], Entry>>,
+    max_entries: usize,
+    ttl: Duration,
+    gate: Gate,
+    /// Verified against when the e-mail is unknown, so that case costs what a wrong key costs.
+    dummy_hash: String,
+}
+
+impl Auth {
+    pub fn new(c: AuthConfig) -> Result<Auth> {
+        let mut mac_key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut mac_key);
+        Ok(Auth {
+            mac_key,
+            cache: Mutex::new(HashMap::new()),
+            max_entries: c.cache_entries,
+            ttl: c.cache_ttl,
+            gate: Gate {
+                state: Mutex::new((0, 0)),
+                freed: Condvar::new(),
+                max_running: c.argon2_max_concurrent,
+                max_waiting: c.argon2_max_waiting,
+            },
+            dummy_hash: hash_secret(&util::new_api_key())?,
+        })
+    }
+
+    fn cache_key(&self, secret: Secret, email: &str, value: &str) -> [u8; 32] {
+        let mut mac = <blake2::Blake2bMac<blake2::digest::consts::U32> as KeyInit>::new_from_slice(
+            &self.mac_key,
+        )
+        .unwrap_or_else(|_| unreachable!("a 32-byte key is valid for BLAKE2b"));
+        mac.update(&[secret as u8]);
+        mac.update(email.to_lowercase().as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Authenticates an `Authorization` header. With `allow_password`, the secret may also be the
+    /// user's password (only `POST /v2/users/{id}/api-key` allows that).
+    pub fn authenticate(
+        &self,
+        store: &Store,
+        header: Option<&str>,
+        allow_password: bool,
+    ) -> Result<Principal> {
+        let (email, secret) = parse_basic(header).ok_or_else(unauthorized)?;
+        let mut kinds = vec![Secret::ApiKey];
+        if allow_password {
+            kinds.push(Secret::Password);
+        }
+        // Fast path: a remembered verification, still matching the stored hash.
+        for &kind in &kinds {
+            let key = self.cache_key(kind, &email, &secret);
+            let hit = self.cache.lock().ok().and_then(|c| {
+                c.get(&key)
+                    .filter(|e| e.at.elapsed() < self.ttl)
+                    .map(|e| (e.user_pk, e.verified_hash.clone()))
+            });
+            if let Some((pk, verified)) = hit {
+                let user = store.read(|c| users::by_pk(c, pk))?;
+                match user {
+                    Some(u) if current_hash(&u, kind) == Some(verified.as_str()) => {
+                        return Ok(principal(&u))
+                    }
+                    _ => {
+                        if let Ok(mut c) = self.cache.lock() {
+                            c.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+        // Slow path: argon2, bounded by the gate.
+        let user = store.read(|c| users::by_email(c, &email))?;
+        let verified = {
+            let _permit = self.gate.enter()?;
+            match &user {
+                None => {
+                    for _ in &kinds {
+                        verify_secret(&secret, &self.dummy_hash);
+                    }
+                    None
+                }
+                Some(u) => kinds.iter().find_map(|&kind| {
+                    let hash = current_hash(u, kind)?;
+                    verify_secret(&secret, hash).then(|| (kind, hash.to_string()))
+                }),
+            }
+        };
+        let (Some(user), Some((kind, hash))) = (user, verified) else {
+            return Err(unauthorized());
+        };
+        self.remember(self.cache_key(kind, &email, &secret), user.pk, hash);
+        let pk = user.pk;
+        if let Err(e) = store.write(move |c| users::touch_login(c, pk, util::now_ms())) {
+            log::warn!("could not record last_login: {e}");
+        }
+        Ok(principal(&user))
+    }
+
+    fn remember(&self, key: [u8; 32], user_pk: i64, verified_hash: String) {
+        let Ok(mut cache) = self.cache.lock() else {
+            return;
+        };
+        if cache.len() >= self.max_entries {
+            let ttl = self.ttl;
+            cache.retain(|_, e| e.at.elapsed() < ttl);
+        }
+        while cache.len() >= self.max_entries {
+            let Some(k) = cache.keys().next().copied() else {
+                break;
+            };
+            cache.remove(&k);
+        }
+        cache.insert(
+            key,
+            Entry {
+                user_pk,
+                verified_hash,
+                at: Instant::now(),
+            },
+        );
+    }
+
+    /// Forgets every remembered verification of one user (after a key rotation in this process;
+    /// other processes' rotations are caught by the hash comparison).
+    pub fn forget_user(&self, user_pk: i64) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.retain(|_, e| e.user_pk != user_pk);
+        }
+    }
+}
+
+fn current_hash(u: &users::User, kind: Secret) -> Option<&str> {
+    match kind {
+        Secret::ApiKey => Some(u.api_key_hash.as_str()),
+        Secret::Password => u.password_hash.as_deref(),
+    }
+}
+
+fn principal(u: &users::User) -> Principal {
+    Principal {
+        pk: u.pk,
+        id: u.id.clone(),
+        email: u.email.clone(),
+        tenant_admin: u.tenant_admin,
+    }
+}
+
+/// `Basic base64(email:secret)` → (email, secret). Anything else is `None`.
+fn parse_basic(header: Option<&str>) -> Option<(String, String)> {
+    let h = header?.trim();
+    let (scheme, rest) = h.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (email, secret) = text.split_once(':')?;
+    if email.is_empty() || secret.is_empty() || email.len() > 254 || secret.len() > 1024 {
+        return None;
+    }
+    Some((email.to_string(), secret.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_header_parsing() {
+        let enc = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
+        assert_eq!(
+            parse_basic(Some(&enc("a@b:k:x"))),
+            Some(("a@b".into(), "k:x".into()))
+        );
+        assert_eq!(parse_basic(Some(&enc("a@b:"))), None);
+        assert_eq!(parse_basic(Some("Bearer x")), None);
+        assert_eq!(parse_basic(Some("Basic !!!")), None);
+        assert_eq!(parse_basic(None), None);
+    }
+
+    #[test]
+    fn hashes_verify() {
+        let h = hash_secret("s3cret!").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_secret("s3cret!", &h));
+        assert!(!verify_secret("s3cret?", &h));
+    }
+}

@@ -1,0 +1,229 @@
+//! The command line (spec section 8). `user create` and `user rotate-key` print exactly one JSON
+//! object on standard output; everything else (logs, errors) goes to standard error.
+
+use crate::auth::hash_secret;
+use crate::config::Config;
+use crate::db::{users, Store};
+use crate::server;
+use crate::util::new_api_key;
+use clap::{Args, Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flowsnap",
+    version,
+    about = "A self-hosted server for the elastic.io platform API v2: users, workspaces, flows and \
+             their step snapshots, kept in one SQLite file.",
+    long_about = "A self-hosted server for the elastic.io platform API v2: users, workspaces, flows \
+                  and their step snapshots, kept in one SQLite file.\n\nStart with `flowsnap serve`: \
+                  it creates ./flowsnap.db and a first tenant-admin, prints that admin's API key and \
+                  listens on http://127.0.0.1:8080.\n\nSettings come from, strongest first: flags, \
+                  FLOWSNAP_* environment variables, the --config TOML file, built-in defaults (see \
+                  config.example.toml)."
+)]
+pub struct Cli {
+    /// TOML configuration file (see config.example.toml for every setting).
+    #[arg(long, global = true, value_name = "FILE", env = "FLOWSNAP_CONFIG")]
+    config: Option<PathBuf>,
+    /// SQLite database file [default: ./flowsnap.db].
+    #[arg(long, global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTP server (creates the database and a first tenant-admin when needed).
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080]; port 0 picks a free port.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Worker threads handling requests [default: 16].
+        #[arg(long, value_name = "N")]
+        workers: Option<usize>,
+    },
+    /// Manage users without the HTTP API.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Write a consistent copy of the (possibly live) database to FILE.
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user and print {"id", "email", "api_key"} as JSON on standard output.
+    Create(CreateArgs),
+    /// Issue a new API key for a user (the old one stops working at once) and print it as JSON.
+    RotateKey {
+        /// The user's e-mail address.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct CreateArgs {
+    /// E-mail address; also the user name for HTTP Basic authentication.
+    #[arg(long)]
+    email: String,
+    #[arg(long, default_value = "")]
+    first_name: String,
+    #[arg(long, default_value = "")]
+    last_name: String,
+    /// Make the user a tenant-admin (may manage users and read every workspace).
+    #[arg(long)]
+    tenant_admin: bool,
+    /// Read a password from standard input (for POST /v2/users/{id}/api-key with a password).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let mut flags: Vec<(&str, toml::Value)> = Vec::new();
+    if let Some(db) = &cli.db {
+        flags.push(("db", toml::Value::String(db.display().to_string())));
+    }
+    if let Command::Serve { listen, workers } = &cli.command {
+        if let Some(l) = listen {
+            flags.push(("listen", toml::Value::String(l.clone())));
+        }
+        if let Some(w) = workers {
+            flags.push(("workers", toml::Value::Integer(*w as i64)));
+        }
+    }
+    let config = match Config::load(cli.config.as_deref(), std::env::vars(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("flowsnap: {e}");
+            return 2;
+        }
+    };
+    init_logging(&config.log_level);
+    match run(cli.command, config) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("flowsnap: {e}");
+            1
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let env = env_logger::Env::default().default_filter_or(format!("flowsnap={level},warn"));
+    let _ = env_logger::Builder::from_env(env)
+        .target(env_logger::Target::Stderr)
+        .try_init();
+}
+
+fn open(config: &Config) -> Result<std::sync::Arc<Store>, String> {
+    Store::open(server::store_config(config))
+        .map_err(|e| format!("cannot open database {}: {}", config.db.display(), e.detail))
+}
+
+fn run(command: Command, config: Config) -> Result<(), String> {
+    match command {
+        Command::Serve { .. } => server::run(config),
+        Command::Migrate => {
+            let store = open(&config)?;
+            store.shutdown();
+            log::info!(
+                "database {} is at schema version {}",
+                config.db.display(),
+                crate::db::migrate::SCHEMA_VERSION
+            );
+            Ok(())
+        }
+        Command::Backup { out } => {
+            if !config.db.exists() {
+                return Err(format!(
+                    "database {} does not exist; nothing to back up",
+                    config.db.display()
+                ));
+            }
+            if out.exists() {
+                return Err(format!(
+                    "{} already exists; choose a new file for the backup",
+                    out.display()
+                ));
+            }
+            let store = open(&config)?;
+            store
+                .backup_to(&out)
+                .map_err(|e| format!("backup failed: {}", e.detail))?;
+            store.shutdown();
+            log::info!("backed up {} to {}", config.db.display(), out.display());
+            Ok(())
+        }
+        Command::User(UserCommand::Create(a)) => {
+            if !crate::api::users::email_ok(&a.email) {
+                return Err(format!("{:?} is not an e-mail address", a.email));
+            }
+            let password_hash = if a.password_stdin {
+                let mut p = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut p)
+                    .map_err(|e| format!("cannot read the password: {e}"))?;
+                let p = p.trim_end_matches(['\r', '\n']);
+                if !crate::api::users::password_ok(p) {
+                    return Err("the password must be at least 8 characters with a letter, a digit and another symbol".into());
+                }
+                Some(hash_secret(p).map_err(|e| e.detail)?)
+            } else {
+                None
+            };
+            let key = new_api_key();
+            let key_hash = hash_secret(&key).map_err(|e| e.detail)?;
+            let store = open(&config)?;
+            let result = store.write(move |c| {
+                users::insert(
+                    c,
+                    &users::NewUser {
+                        email: &a.email,
+                        first_name: &a.first_name,
+                        last_name: &a.last_name,
+                        tenant_admin: a.tenant_admin,
+                        api_key_hash: &key_hash,
+                        password_hash: password_hash.as_deref(),
+                    },
+                )
+            });
+            store.shutdown();
+            let u = result.map_err(|e| e.detail)?;
+            println!(
+                "{}",
+                serde_json::json!({"id": u.id, "email": u.email, "api_key": key})
+            );
+            Ok(())
+        }
+        Command::User(UserCommand::RotateKey { email }) => {
+            let key = new_api_key();
+            let key_hash = hash_secret(&key).map_err(|e| e.detail)?;
+            let store = open(&config)?;
+            let result = store.write(move |c| {
+                let u = users::by_email(c, &email)?.ok_or_else(|| {
+                    crate::error::Error::not_found(format!("no user has the e-mail {email}"))
+                })?;
+                users::set_api_key_hash(c, u.pk, &key_hash)?;
+                Ok(u)
+            });
+            store.shutdown();
+            let u = result.map_err(|e| e.detail)?;
+            println!(
+                "{}",
+                serde_json::json!({"id": u.id, "email": u.email, "api_key": key})
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Settings: built-in defaults, then the TOML file, then `FLOWSNAP_*` environment variables, then
+//! command-line flags (strongest last). Every layer is merged into one TOML table and deserialized
+//! once, so an unknown key or a bad value is a clear error at start from whichever layer it came.
+//!
+//! Every setting, with its default and meaning, is listed in `config.example.toml`.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// Path of the SQLite database file.
+    pub db: PathBuf,
+    /// Request-handling worker threads (rouille's pool).
+    pub workers: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest snapshot value, in UTF-8 bytes of its compact JSON text.
+    pub max_snapshot_bytes: usize,
+    /// Largest `page[size]`; larger requests are lowered to it.
+    pub max_page_size: usize,
+    /// `page[size]` when the client sends none.
+    pub default_page_size: usize,
+    /// Most nodes one flow graph may have.
+    pub max_flow_steps: usize,
+    /// Most successful credential verifications remembered.
+    pub auth_cache_entries: usize,
+    /// Seconds a remembered verification stays valid (a key change ends it at once anyway).
+    pub auth_cache_ttl_secs: u64,
+    /// argon2 verifications that may run at once.
+    pub argon2_max_concurrent: usize,
+    /// Requests that may wait for an argon2 slot; beyond that a request is answered 429.
+    pub argon2_max_waiting: usize,
+    /// SQLite `synchronous`: "full" (an acknowledged write survives power loss) or "normal".
+    pub synchronous: String,
+    /// How long a connection waits for another process's write lock, in milliseconds.
+    pub busy_timeout_ms: u64,
+    /// Most write requests committed together in one transaction.
+    pub write_batch_max: usize,
+    /// Most write requests queued for the writer; beyond that a write is answered 503.
+    pub write_queue_max: usize,
+    /// Log level: error, warn, info, debug or trace (RUST_LOG, when set, wins).
+    pub log_level: String,
+    /// E-mail of the tenant-admin created on first start.
+    pub admin_email: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            db: PathBuf::from("./flowsnap.db"),
+            workers: 16,
+            max_body_bytes: 1024 * 1024,
+            max_snapshot_bytes: 5120,
+            max_page_size: 100,
+            default_page_size: 50,
+            max_flow_steps: 1000,
+            auth_cache_entries: 10_000,
+            auth_cache_ttl_secs: 300,
+            argon2_max_concurrent: 2,
+            argon2_max_waiting: 4,
+            synchronous: "full".into(),
+            busy_timeout_ms: 5000,
+            write_batch_max: 64,
+            write_queue_max: 1024,
+            log_level: "info".into(),
+            admin_email: "admin@example.com".into(),
+        }
+    }
+}
+
+/// The keys a TOML file or `FLOWSNAP_*` variable may set.
+const KEYS: &[&str] = &[
+    "listen",
+    "db",
+    "workers",
+    "max_body_bytes",
+    "max_snapshot_bytes",
+    "max_page_size",
+    "default_page_size",
+    "max_flow_steps",
+    "auth_cache_entries",
+    "auth_cache_ttl_secs",
+    "argon2_max_concurrent",
+    "argon2_max_waiting",
+    "synchronous",
+    "busy_timeout_ms",
+    "write_batch_max",
+    "write_queue_max",
+    "log_level",
+    "admin_email",
+];
+
+/// Environment variables with the prefix that are not settings.
+const ENV_NOT_SETTINGS: &[&str] = &["FLOWSNAP_CONFIG"];
+
+impl Config {
+    /// Builds the configuration from a file (if any), the environment and flag overrides.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &[(&str, toml::Value)],
+    ) -> Result<Config, String> {
+        let mut table = toml::Table::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+            let parsed: toml::Table = text
+                .parse()
+                .map_err(|e| format!("config file {}: {e}", path.display()))?;
+            for (k, v) in parsed {
+                if !KEYS.contains(&k.as_str()) {
+                    return Err(format!(
+                        "config file {}: unknown setting `{k}`; known settings are: {}",
+                        path.display(),
+                        KEYS.join(", ")
+                    ));
+                }
+                table.insert(k, v);
+            }
+        }
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("FLOWSNAP_") else {
+                continue;
+            };
+            if ENV_NOT_SETTINGS.contains(&name.as_str()) {
+                continue;
+            }
+            let key = key.to_ascii_lowercase();
+            if !KEYS.contains(&key.as_str()) {
+                return Err(format!(
+                    "environment variable {name}: unknown setting `{key}`; known settings are: {}",
+                    KEYS.join(", ")
+                ));
+            }
+            table.insert(key, env_value(&value));
+        }
+        for (k, v) in flags {
+            table.insert((*k).to_string(), v.clone());
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("configuration: {}", e.message()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("workers", self.workers),
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_snapshot_bytes", self.max_snapshot_bytes),
+            ("max_page_size", self.max_page_size),
+            ("default_page_size", self.default_page_size),
+            ("max_flow_steps", self.max_flow_steps),
+            ("auth_cache_entries", self.auth_cache_entries),
+            ("argon2_max_concurrent", self.argon2_max_concurrent),
+            ("write_batch_max", self.write_batch_max),
+            ("write_queue_max", self.write_queue_max),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("configuration: `{name}` must be at least 1"));
+            }
+        }
+        if self.workers > 1024 {
+            return Err("configuration: `workers` must be at most 1024".into());
+        }
+        if self.default_page_size > self.max_page_size {
+            return Err(
+                "configuration: `default_page_size` must not exceed `max_page_size`".into(),
+            );
+        }
+        if !matches!(self.synchronous.as_str(), "full" | "normal") {
+            return Err(format!(
+                "configuration: `synchronous` must be \"full\" or \"normal\", not {:?}",
+                self.synchronous
+            ));
+        }
+        if !matches!(
+            self.log_level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace" | "off"
+        ) {
+            return Err(format!(
+                "configuration: `log_level` must be one of error, warn, info, debug, trace, off; not {:?}",
+                self.log_level
+            ));
+        }
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "configuration: `listen` must be an address like 127.0.0.1:8080, not {:?}",
+                self.listen
+            ));
+        }
+        if !self.admin_email.contains('@') {
+            return Err(format!(
+                "configuration: `admin_email` {:?} is not an e-mail address",
+                self.admin_email
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An environment value as TOML: numbers and booleans when they parse as such, else a string.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let c = Config::load(None, env(&[]), &[]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.max_snapshot_bytes, 5120);
+    }
+
+    #[test]
+    fn env_beats_file_and_flags_beat_env() {
+        let dir = std::env::temp_dir().join(format!("flowsnap-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "workers = 3\nmax_page_size = 70\n").unwrap();
+        let c = Config::load(Some(&file), env(&[("FLOWSNAP_WORKERS", "5")]), &[]).unwrap();
+        assert_eq!((c.workers, c.max_page_size), (5, 70));
+        let c = Config::load(
+            Some(&file),
+            env(&[("FLOWSNAP_WORKERS", "5")]),
+            &[("workers", toml::Value::Integer(9))],
+        )
+        .unwrap();
+        assert_eq!(c.workers, 9);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let e = Config::load(None, env(&[("FLOWSNAP_WORKRES", "5")]), &[]).unwrap_err();
+        assert!(e.contains("unknown setting `workres`"), "{e}");
+        let e = Config::load(None, env(&[("FLOWSNAP_WORKERS", "many")]), &[]).unwrap_err();
+        assert!(e.contains("workers") || e.contains("invalid type"), "{e}");
+        let e = Config::load(None, env(&[("FLOWSNAP_SYNCHRONOUS", "off")]), &[]).unwrap_err();
+        assert!(e.contains("synchronous"), "{e}");
+        let e = Config::load(None, env(&[("FLOWSNAP_WORKERS", "0")]), &[]).unwrap_err();
+        assert!(e.contains("at least 1"), "{e}");
+    }
+}

@@ -1,0 +1,275 @@
+//! The store: one SQLite file, a pool of read connections and one writer thread.
+//!
+//! Invariants:
+//! - Reads run on pooled connections in WAL mode, so they never wait for a write.
+//! - Every write runs on the single writer thread, inside a `BEGIN IMMEDIATE` transaction that
+//!   checks every rule and applies the change. Concurrent writes are committed together (group
+//!   commit): each job runs inside its own savepoint, so a job whose rule fails is rolled back
+//!   alone, and every caller is answered only after the commit that holds its change.
+//! - This module and its children know SQL and nothing of HTTP.
+
+pub mod flows;
+pub mod migrate;
+pub mod snapshots;
+pub mod users;
+pub mod workspaces;
+
+use crate::error::{Error, Kind, Result};
+use rusqlite::{Connection, OpenFlags};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What the store needs to know from the configuration.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub synchronous_full: bool,
+    pub busy_timeout: Duration,
+    pub max_readers: usize,
+    pub write_batch_max: usize,
+    pub write_queue_max: usize,
+}
+
+/// Called by the writer once the transaction holding a job has committed (`None`) or failed.
+type Finish = Box<dyn FnOnce(Option<Error>) + Send>;
+/// A write job: runs inside the writer's transaction, says whether it succeeded, and how to
+/// answer its caller once the outcome of the commit is known.
+/// Called with `None` when the job cannot run at all (the transaction could not begin).
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+
+pub struct Store {
+    config: StoreConfig,
+    readers: Mutex<Vec<Connection>>,
+    writer: Mutex<Option<SyncSender<Job>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Opens a connection with the pragmas every connection needs.
+fn open_connection(config: &StoreConfig, read_only: bool) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(&config.path, flags)?;
+    conn.busy_timeout(config.busy_timeout)?;
+    conn.execute_batch(if config.synchronous_full {
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
+    } else {
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+    })?;
+    if read_only {
+        conn.execute_batch("PRAGMA query_only = ON;")?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database, then starts the writer thread.
+    pub fn open(config: StoreConfig) -> Result<Arc<Store>> {
+        let writer_conn = open_connection(&config, false)?;
+        let mode: String = writer_conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            log::warn!(
+                "SQLite refused WAL mode (journal_mode is {mode}); reads may wait for writes"
+            );
+        }
+        migrate::migrate(&writer_conn)?;
+        let (tx, rx) = mpsc::sync_channel::<Job>(config.write_queue_max);
+        let batch_max = config.write_batch_max;
+        let handle = std::thread::Builder::new()
+            .name("flowsnap-writer".into())
+            .spawn(move || writer_loop(writer_conn, rx, batch_max))?;
+        Ok(Arc::new(Store {
+            config,
+            readers: Mutex::new(Vec::new()),
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(handle)),
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.config.path
+    }
+
+    /// Runs `f` in a read transaction on a pooled connection.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().map_err(|_| poisoned())?.pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.config, true)?,
+        };
+        conn.execute_batch("BEGIN")?;
+        let result = f(&conn);
+        // A read transaction has nothing to keep: end it either way.
+        let ended = conn.execute_batch("COMMIT");
+        if ended.is_ok() {
+            if let Ok(mut pool) = self.readers.lock() {
+                if pool.len() < self.config.max_readers {
+                    pool.push(conn);
+                }
+            }
+        }
+        result
+    }
+
+    /// Runs `f` inside the writer's `BEGIN IMMEDIATE` transaction and returns its result once the
+    /// transaction is committed. An `Err` from `f` rolls back everything `f` did, and only that.
+    pub fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = mpsc::sync_channel::<Result<T>>(1);
+        let job: Job = Box::new(move |conn: Option<&Connection>| {
+            let result = match conn {
+                Some(conn) => f(conn),
+                None => Err(Error::internal("not run")),
+            };
+            let ok = result.is_ok();
+            let finish: Finish = Box::new(move |commit: Option<Error>| {
+                let _ = reply_tx.send(match commit {
+                    None => result,
+                    Some(e) => Err(e),
+                });
+            });
+            (ok, finish)
+        });
+        let sender = self.writer.lock().map_err(|_| poisoned())?.clone();
+        let Some(sender) = sender else {
+            return Err(Error::new(
+                Kind::Unavailable,
+                "The server is shutting down; retry shortly.",
+            ));
+        };
+        match sender.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(Error::new(
+                Kind::Unavailable,
+                "Too many writes are queued (write_queue_max); nothing was changed. Retry shortly.",
+            )),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(Error::internal(
+                    "The database writer stopped; it has been logged.",
+                ))
+            }
+        }
+        reply_rx.recv().map_err(|_| {
+            log::error!("a write job ended without an answer (it panicked)");
+            Error::internal("An internal error happened; it has been logged.")
+        })?
+    }
+
+    /// Stops the writer after the queued writes are done. Later writes are refused.
+    pub fn shutdown(&self) {
+        if let Ok(mut w) = self.writer.lock() {
+            w.take();
+        }
+        if let Ok(mut h) = self.writer_thread.lock() {
+            if let Some(h) = h.take() {
+                let _ = h.join();
+            }
+        }
+    }
+
+    /// Consistent online copy of the database into `out` (SQLite's backup API).
+    pub fn backup_to(&self, out: &Path) -> Result<()> {
+        let src = open_connection(&self.config, true)?;
+        let mut dst = Connection::open(out)?;
+        let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
+        backup.run_to_completion(256, Duration::from_millis(0), None)?;
+        Ok(())
+    }
+}
+
+fn poisoned() -> Error {
+    Error::internal("An internal error happened; it has been logged.")
+}
+
+/// The writer thread: takes the queued jobs in groups and commits each group once.
+fn writer_loop(conn: Connection, rx: Receiver<Job>, batch_max: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < batch_max {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        run_group(&conn, jobs);
+    }
+    log::debug!("writer stopped");
+}
+
+fn run_group(conn: &Connection, jobs: Vec<Job>) {
+    let mut pending: Vec<Finish> = Vec::with_capacity(jobs.len());
+    let mut in_tx = false;
+    for job in jobs {
+        if !in_tx {
+            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                // The job cannot run: answer its caller with the cause.
+                let (_, finish) = job(None);
+                finish(Some(Error::from(e)));
+                continue;
+            }
+            in_tx = true;
+        }
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            let (_, finish) = job(None);
+            finish(Some(Error::from(e)));
+            continue;
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| job(Some(conn))));
+        let ok = matches!(outcome, Ok((true, _)));
+        if conn.is_autocommit() {
+            // SQLite rolled back the whole transaction itself (for instance on a full disk):
+            // everything before this job in the group is lost, so tell those callers.
+            let err = Error::new(
+                Kind::InsufficientStorage,
+                "The database could not complete the write (disk full or I/O error); nothing was \
+                 changed. Free space on the server's disk, then retry.",
+            );
+            for f in pending.drain(..) {
+                f(Some(err.clone()));
+            }
+            if let Ok((_, f)) = outcome {
+                f(Some(err));
+            }
+            in_tx = false;
+            continue;
+        }
+        let end = if ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = conn.execute_batch(end) {
+            log::error!("cannot close a savepoint: {e}");
+        }
+        match outcome {
+            Ok((_, f)) => pending.push(f),
+            Err(_) => log::error!("a write job panicked; its changes were rolled back"),
+        }
+    }
+    if !in_tx {
+        return;
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            for f in pending {
+                f(None);
+            }
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            let err = Error::from(e);
+            for f in pending {
+                f(Some(err.clone()));
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! flowsnap: the elastic.io platform API v2 for users, workspaces, flows and step snapshots, served
+//! by one binary from one SQLite file. See ARCHITECTURE.md for the map of the code.
+
+pub mod access;
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graph;
+pub mod server;
+pub mod util;
