@@ -59,22 +59,23 @@ pub fn validate(v: &Value, max_steps: usize) -> Result<Graph> {
         let n = node
             .as_object()
             .ok_or_else(|| bad(at.clone(), format!("node {i} must be an object")))?;
-        let id =
-            match n.get("id") {
-                Some(Value::String(s)) if is_step_id(s) => s.clone(),
-                Some(Value::String(_)) => return Err(bad(
+        let id = match n.get("id") {
+            Some(Value::String(s)) if is_step_id(s) => s.clone(),
+            Some(Value::String(_)) => {
+                return Err(bad(
                     format!("{at}/id"),
                     format!(
                         "node {i}: `id` must be 1 to 64 characters of A-Z, a-z, 0-9, `_` and `-`"
                     ),
-                )),
-                _ => {
-                    return Err(bad(
-                        format!("{at}/id"),
-                        format!("node {i}: `id` is required and must be a string"),
-                    ))
-                }
-            };
+                ))
+            }
+            _ => {
+                return Err(bad(
+                    format!("{at}/id"),
+                    format!("node {i}: `id` is required and must be a string"),
+                ))
+            }
+        };
         if !seen.insert(id.clone()) {
             return Err(bad(
                 format!("{at}/id"),
