@@ -142,9 +142,22 @@ impl Config {
         for (k, v) in flags {
             table.insert((*k).to_string(), v.clone());
         }
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| format!("configuration: {}", e.message()))?;
+        let config: Config = match toml::Value::Table(table.clone()).try_into() {
+            Ok(c) => c,
+            Err(e) => {
+                let e: toml::de::Error = e;
+                // Name the setting: find the first key that fails on its own.
+                let culprit = table.iter().find(|(k, v)| {
+                    let mut one = toml::Table::new();
+                    one.insert((*k).clone(), (*v).clone());
+                    toml::Value::Table(one).try_into::<Config>().is_err()
+                });
+                return Err(match culprit {
+                    Some((k, v)) => format!("configuration: bad value {v} for `{k}`: {}", e.message()),
+                    None => format!("configuration: {}", e.message()),
+                });
+            }
+        };
         config.validate()?;
         Ok(config)
     }
