@@ -42,6 +42,9 @@ pub struct Config {
     pub write_batch_max: usize,
     /// Most write requests queued for the writer; beyond that a write is answered 503.
     pub write_queue_max: usize,
+    /// Largest size of the database file, in bytes (0: only the disk limits it). Writes beyond it
+    /// are answered 507 and change nothing; reads keep working.
+    pub max_db_bytes: u64,
     /// Log level: error, warn, info, debug or trace (RUST_LOG, when set, wins).
     pub log_level: String,
     /// E-mail of the tenant-admin created on first start.
@@ -67,6 +70,7 @@ impl Default for Config {
             busy_timeout_ms: 5000,
             write_batch_max: 64,
             write_queue_max: 1024,
+            max_db_bytes: 0,
             log_level: "info".into(),
             admin_email: "admin@example.com".into(),
         }
@@ -91,6 +95,7 @@ const KEYS: &[&str] = &[
     "busy_timeout_ms",
     "write_batch_max",
     "write_queue_max",
+    "max_db_bytes",
     "log_level",
     "admin_email",
 ];
@@ -153,7 +158,9 @@ impl Config {
                     toml::Value::Table(one).try_into::<Config>().is_err()
                 });
                 return Err(match culprit {
-                    Some((k, v)) => format!("configuration: bad value {v} for `{k}`: {}", e.message()),
+                    Some((k, v)) => {
+                        format!("configuration: bad value {v} for `{k}`: {}", e.message())
+                    }
                     None => format!("configuration: {}", e.message()),
                 });
             }

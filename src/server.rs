@@ -22,6 +22,7 @@ pub fn store_config(c: &Config) -> StoreConfig {
         max_readers: c.workers,
         write_batch_max: c.write_batch_max,
         write_queue_max: c.write_queue_max,
+        max_db_bytes: c.max_db_bytes,
     }
 }
 

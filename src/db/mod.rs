@@ -32,6 +32,8 @@ pub struct StoreConfig {
     pub max_readers: usize,
     pub write_batch_max: usize,
     pub write_queue_max: usize,
+    /// 0: unlimited. Otherwise the most bytes the database file may hold (PRAGMA max_page_count).
+    pub max_db_bytes: u64,
 }
 
 /// Called by the writer once the transaction holding a job has committed (`None`) or failed.
@@ -79,6 +81,11 @@ impl Store {
             );
         }
         migrate::migrate(&writer_conn)?;
+        if config.max_db_bytes > 0 {
+            let page_size: u64 = writer_conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let pages = (config.max_db_bytes / page_size.max(512)).max(1);
+            writer_conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+        }
         let (tx, rx) = mpsc::sync_channel::<Job>(config.write_queue_max);
         let batch_max = config.write_batch_max;
         let handle = std::thread::Builder::new()
