@@ -259,6 +259,15 @@ impl Server {
         );
     }
 
+    /// Starts the server again after `kill`, on the same database.
+    pub fn respawn(&mut self) {
+        assert!(self.child.is_none(), "kill it first");
+        assert!(
+            self.spawn().is_none(),
+            "a second start must not create another admin"
+        );
+    }
+
     /// Runs the binary's command line on this server's database.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
         let mut cmd = Command::new(BIN);
@@ -316,6 +325,36 @@ impl Server {
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         s.write_all(request).expect("write");
         read_response(&mut s)
+    }
+
+    /// Like `request`, but `None` when the server is gone (connection refused, reset, or a
+    /// response cut short): the outcome of the request is unknown.
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        auth: &str,
+        body: Option<&str>,
+    ) -> Option<Resp> {
+        let mut s = TcpStream::connect(&self.addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+        let body = body.unwrap_or("");
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).ok()?;
+        let r = parse_response(&buf)?;
+        let complete = match r
+            .header("Content-Length")
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            Some(n) => r.body.len() == n,
+            None => r.status == 204,
+        };
+        complete.then_some(r)
     }
 
     pub fn request(
