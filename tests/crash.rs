@@ -185,7 +185,7 @@ fn acknowledged_writes_survive_sigkill() {
             ))
         })
         .collect();
-    let mut seqs = vec![0u64; WRITERS];
+    let mut seqs = [0u64; WRITERS];
     let mut counts = Counts::default();
     let mut rng = rand::thread_rng();
     for round in 0..rounds {
@@ -216,7 +216,7 @@ fn acknowledged_writes_survive_sigkill() {
         server.kill();
         server.respawn();
         let integrity: String = rusqlite::Connection::open_with_flags(
-            &s.db(),
+            s.db(),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
         )
         .unwrap()

@@ -284,9 +284,14 @@ pub fn function_of(command: &str) -> &str {
 
 /// `GET /v1/tasks/{flow_id}/steps/{step_id}`: what a component runtime reads at start.
 pub fn task_step(ctx: &Ctx, flow_id: &str, step_id: &str) -> Result<Response> {
-    let pk = ctx.who.pk;
-    let (flow, role) = ctx.app.store.read(|c| store::require(c, flow_id, pk))?;
-    require(&ctx.who, role, Perm::Read, &flow.workspace_id)?;
+    let who = &ctx.who;
+    // The flow, the caller's right to read it, and the step's snapshot, in one read transaction.
+    let (flow, snapshot) = ctx.app.store.read(|c| {
+        let (flow, role) = store::require(c, flow_id, who.pk)?;
+        require(who, role, Perm::Read, &flow.workspace_id)?;
+        let snapshot = snapshots::step_snapshot(c, flow.pk, step_id)?;
+        Ok((flow, snapshot))
+    })?;
     let graph: Value = serde_json::from_str(&flow.graph)
         .map_err(|_| Error::internal("stored graph is not JSON"))?;
     let node = graph["nodes"]
@@ -300,10 +305,7 @@ pub fn task_step(ctx: &Ctx, flow_id: &str, step_id: &str) -> Result<Response> {
         Value::Object(m) => Value::Object(m.clone()).to_string(),
         _ => "{}".to_string(),
     };
-    let snapshot = ctx
-        .app
-        .store
-        .read(|c| snapshots::step_snapshot(c, flow.pk, step_id))?
+    let snapshot = snapshot
         .flatten()
         .map(|s| s.value)
         .unwrap_or_else(|| "{}".to_string());

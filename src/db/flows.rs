@@ -137,35 +137,108 @@ pub struct ListQuery {
 }
 
 /// One page of a workspace's flows and the exact total.
+///
+/// SQLite's `LIKE` and `COLLATE NOCASE` fold only ASCII letters, so a search, or a sort by name,
+/// is done here with Unicode lower-casing (`Ü` finds `ü`, `éab` sorts before `Ébc`) over the
+/// workspace's flows, and only the rows of the requested page are then read in full. Every other
+/// list is one SQL query.
 pub fn list(conn: &Connection, q: &ListQuery) -> Result<(Vec<Flow>, i64)> {
-    let pattern = q.search.as_ref().map(|s| {
-        let escaped = s
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
+    if q.search.is_some() || q.sort == Sort::Name {
+        return list_folded(conn, q);
+    }
     let filter =
-        "f.workspace_pk = ?1 AND (?2 IS NULL OR f.status = ?2) AND (?3 IS NULL OR f.type = ?3)
-         AND (?4 IS NULL OR f.name LIKE ?4 ESCAPE '\\' OR f.description LIKE ?4 ESCAPE '\\')";
-    let args: [&dyn ToSql; 4] = [&q.workspace_pk, &q.status, &q.flow_type, &pattern];
+        "f.workspace_pk = ?1 AND (?2 IS NULL OR f.status = ?2) AND (?3 IS NULL OR f.type = ?3)";
+    let args: [&dyn ToSql; 3] = [&q.workspace_pk, &q.status, &q.flow_type];
     let total: i64 = conn
         .prepare_cached(&format!("SELECT count(*) FROM flows f WHERE {filter}"))?
         .query_row(&args[..], |r| r.get(0))?;
     let dir = if q.descending { "DESC" } else { "ASC" };
     let order = match q.sort {
-        Sort::Created => format!("f.pk {dir}"),
-        Sort::Name => format!("f.name COLLATE NOCASE {dir}, f.id"),
+        // (A sort by name never gets here: see `list_folded`.)
+        Sort::Created | Sort::Name => format!("f.pk {dir}"),
         Sort::CreatedAt => format!("f.created_at {dir}, f.id"),
         Sort::UpdatedAt => format!("f.updated_at {dir}, f.id"),
     };
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM flows f JOIN workspaces w ON w.pk = f.workspace_pk
-         WHERE {filter} ORDER BY {order} LIMIT ?5 OFFSET ?6"
+         WHERE {filter} ORDER BY {order} LIMIT ?4 OFFSET ?5"
     ))?;
-    let all: [&dyn ToSql; 6] = [args[0], args[1], args[2], args[3], &q.limit, &q.offset];
+    let all: [&dyn ToSql; 5] = [args[0], args[1], args[2], &q.limit, &q.offset];
     let rows = st.query_map(&all[..], from_row)?;
     Ok((rows.collect::<rusqlite::Result<Vec<_>>>()?, total))
+}
+
+/// Case-insensitive form of a text, for search and sort.
+fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// What `list_folded` sorts and filters on.
+struct ListKey {
+    pk: i64,
+    id: String,
+    name: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn list_folded(conn: &Connection, q: &ListQuery) -> Result<(Vec<Flow>, i64)> {
+    let needle = q.search.as_deref().map(fold);
+    let mut keys: Vec<ListKey> = Vec::new();
+    {
+        let mut st = conn.prepare_cached(
+            "SELECT f.pk, f.id, f.name, f.description, f.created_at, f.updated_at FROM flows f
+             WHERE f.workspace_pk = ?1 AND (?2 IS NULL OR f.status = ?2)
+               AND (?3 IS NULL OR f.type = ?3)",
+        )?;
+        let mut rows = st.query(params![q.workspace_pk, q.status, q.flow_type])?;
+        while let Some(r) = rows.next()? {
+            let name: String = r.get(2)?;
+            let name = fold(&name);
+            if let Some(n) = &needle {
+                let description: Option<String> = r.get(3)?;
+                let found = name.contains(n.as_str())
+                    || description.is_some_and(|d| fold(&d).contains(n.as_str()));
+                if !found {
+                    continue;
+                }
+            }
+            keys.push(ListKey {
+                pk: r.get(0)?,
+                id: r.get(1)?,
+                name,
+                created_at: r.get(4)?,
+                updated_at: r.get(5)?,
+            });
+        }
+    }
+    // The same orders as the SQL path: the key, then the public id (creation order: the pk).
+    keys.sort_by(|a, b| {
+        let primary = match q.sort {
+            Sort::Created => a.pk.cmp(&b.pk),
+            Sort::Name => a.name.cmp(&b.name),
+            Sort::CreatedAt => a.created_at.cmp(&b.created_at),
+            Sort::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+        };
+        let primary = if q.descending {
+            primary.reverse()
+        } else {
+            primary
+        };
+        primary.then_with(|| a.id.cmp(&b.id))
+    });
+    let total = keys.len() as i64;
+    let offset = usize::try_from(q.offset).unwrap_or(usize::MAX);
+    let limit = usize::try_from(q.limit).unwrap_or(0);
+    let page: Vec<i64> = keys.iter().skip(offset).take(limit).map(|k| k.pk).collect();
+    let mut flows = Vec::with_capacity(page.len());
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM flows f JOIN workspaces w ON w.pk = f.workspace_pk WHERE f.pk = ?1"
+    ))?;
+    for pk in page {
+        flows.push(st.query_row([pk], from_row)?);
+    }
+    Ok((flows, total))
 }
 
 pub struct NewFlow {
