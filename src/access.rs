@@ -81,9 +81,12 @@ pub fn require(who: &Principal, role: Option<Role>, perm: Perm, workspace_id: &s
             perm.name()
         ))),
         None if perm == Perm::Read && who.tenant_admin => Ok(()),
-        None => Err(Error::forbidden(format!(
-            "You are not a member of workspace {workspace_id}; ask one of its owners to add you"
-        ))),
+        // Names no workspace: a caller asking for a flow by id must not learn which workspace
+        // holds it (tenant isolation).
+        None => Err(Error::forbidden(
+            "You are not a member of the workspace this resource belongs to; ask one of its \
+             owners to add you",
+        )),
     }
 }
 

@@ -272,15 +272,21 @@ impl Ctx<'_> {
     }
 
     pub fn page(&self) -> Result<Page> {
+        // A positive integer: digits only, not all zeros. One too large for 64 bits is still a
+        // positive integer: a size is lowered to the maximum, a number lands past the end.
         let read = |name: &str, default: i64| -> Result<i64> {
             match self.param(name) {
                 None => Ok(default),
-                Some(v) => match v.parse::<i64>() {
-                    Ok(n) if n >= 1 => Ok(n),
-                    _ => Err(Error::bad_request(format!(
-                        "Query parameter {name} must be a positive integer, not {v:?}"
-                    ))),
-                },
+                Some(v)
+                    if !v.is_empty()
+                        && v.bytes().all(|b| b.is_ascii_digit())
+                        && v.bytes().any(|b| b != b'0') =>
+                {
+                    Ok(v.parse::<i64>().unwrap_or(i64::MAX))
+                }
+                Some(v) => Err(Error::bad_request(format!(
+                    "Query parameter {name} must be a positive integer, not {v:?}"
+                ))),
             }
         };
         let number = read("page[number]", 1)?;
