@@ -9,5 +9,6 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graph;
+pub mod nodelay;
 pub mod server;
 pub mod util;

@@ -71,6 +71,9 @@ pub fn run(config: Config) -> std::result::Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
         .pool_size(config.workers);
     let addr = server.server_addr();
+    if !crate::nodelay::set_on_listener(addr) {
+        log::warn!("could not set TCP_NODELAY on the listener; responses over ~1 KB may wait 40 ms for delayed ACKs");
+    }
     if let Some((email, key)) = admin {
         eprintln!(
             "flowsnap: created the first tenant-admin {email}; its API key is shown only now:\n\
