@@ -9,6 +9,6 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graph;
-pub mod nodelay;
 pub mod server;
+pub mod sockets;
 pub mod util;

@@ -54,6 +54,9 @@ pub fn first_start(store: &Store, email: &str) -> Result<Option<(String, String)
 }
 
 pub fn run(config: Config) -> std::result::Result<(), String> {
+    if let Some(n) = crate::sockets::raise_open_files_limit() {
+        log::debug!("open files limit: {n}");
+    }
     let store = Store::open(store_config(&config))
         .map_err(|e| format!("cannot open database {}: {}", config.db.display(), e.detail))?;
     let admin = first_start(&store, &config.admin_email)
@@ -71,7 +74,7 @@ pub fn run(config: Config) -> std::result::Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
         .pool_size(config.workers);
     let addr = server.server_addr();
-    if !crate::nodelay::set_on_listener(addr) {
+    if !crate::sockets::set_on_listener(addr) {
         log::warn!("could not set TCP_NODELAY on the listener; responses over ~1 KB may wait 40 ms for delayed ACKs");
     }
     if let Some((email, key)) = admin {

@@ -1,13 +1,39 @@
-//! TCP_NODELAY for every connection, set where rouille lets us reach it.
+//! Socket-level settings that rouille does not expose.
 //!
-//! Why: tiny_http (under rouille) writes a response's head and its body in two writes. With
+//! TCP_NODELAY for every connection. Why: tiny_http (under rouille) writes a response's head and its body in two writes. With
 //! Nagle's algorithm on, a body of more than about 1 KB waits for the client to acknowledge the
 //! head, and clients delay that acknowledgement by up to 40 ms: every larger response then takes
 //! 40 ms. rouille gives no access to its sockets, but Linux copies TCP_NODELAY from a listening
 //! socket to each connection it accepts, so setting it once on rouille's listener (found among
 //! this process's file descriptors by its address) covers every connection.
 
+//!
+//! The open-files limit. tiny_http gives every connection a thread and a descriptor, and its accept
+//! loop stops for good on the first accept error (such as EMFILE), so the soft limit is raised to
+//! the hard one at start.
+
 use std::net::SocketAddr;
+
+/// Raises this process's soft limit on open files to its hard limit; returns the new soft limit.
+pub fn raise_open_files_limit() -> Option<u64> {
+    // SAFETY: rlimit is plain data; getrlimit/setrlimit only read and write the struct given.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let wanted = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+                return Some(wanted.rlim_cur as u64);
+            }
+        }
+        Some(lim.rlim_cur as u64)
+    }
+}
 
 /// Sets TCP_NODELAY on this process's listening socket bound to `addr`. Returns whether one was
 /// found; elsewhere than Linux nothing is done.
