@@ -16,9 +16,21 @@ fn every_kind_of_bad_credentials_gets_the_same_401() {
         ("no header", None),
         ("not basic", Some("Bearer abc".into())),
         ("bad base64", Some("Basic !!!not-base64".into())),
-        ("no colon", Some(format!("Basic {}", base64_of("admin@example.com")))),
-        ("unknown e-mail", Some(basic("nobody@example.com", &s.admin.key))),
-        ("wrong key", Some(basic("admin@example.com", "0000000000000000000000000000000000000000"))),
+        (
+            "no colon",
+            Some(format!("Basic {}", base64_of("admin@example.com"))),
+        ),
+        (
+            "unknown e-mail",
+            Some(basic("nobody@example.com", &s.admin.key)),
+        ),
+        (
+            "wrong key",
+            Some(basic(
+                "admin@example.com",
+                "0000000000000000000000000000000000000000",
+            )),
+        ),
         ("empty key", Some(basic("admin@example.com", ""))),
     ];
     let mut bodies = Vec::new();
@@ -26,15 +38,24 @@ fn every_kind_of_bad_credentials_gets_the_same_401() {
         let r = s.request("GET", path, auth.as_deref(), &[], None);
         assert_eq!(r.status, 401, "{what}: {}", r.text());
         assert_error_doc(&r, 401);
-        assert_eq!(r.header("WWW-Authenticate"), Some("Basic realm=\"flowsnap\""), "{what}");
+        assert_eq!(
+            r.header("WWW-Authenticate"),
+            Some("Basic realm=\"flowsnap\""),
+            "{what}"
+        );
         bodies.push(r.body.clone());
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "401 bodies differ");
     // Authentication comes before 404 and 405.
-    s.request("GET", "/v2/no/such/path", None, &[], None).expect(401);
-    s.request("PUT", "/v2/users/me", None, &[], None).expect(401);
+    s.request("GET", "/v2/no/such/path", None, &[], None)
+        .expect(401);
+    s.request("PUT", "/v2/users/me", None, &[], None)
+        .expect(401);
     // The e-mail is case-insensitive.
-    let upper = User { email: "ADMIN@Example.COM".into(), ..s.admin.clone() };
+    let upper = User {
+        email: "ADMIN@Example.COM".into(),
+        ..s.admin.clone()
+    };
     s.get(path, &upper).expect(200);
 }
 
@@ -51,13 +72,25 @@ fn users_me_returns_the_caller() {
     let v = r.json();
     assert_eq!(v["data"]["type"], "user");
     assert_eq!(v["data"]["attributes"]["email"], "admin@example.com");
-    assert_eq!(v["data"]["links"]["self"], format!("/v2/users/{}", s.admin.id));
+    assert_eq!(
+        v["data"]["links"]["self"],
+        format!("/v2/users/{}", s.admin.id)
+    );
     assert_eq!(v["meta"], json!({}));
     let id = v["data"]["id"].as_str().unwrap();
-    assert!(id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{id}");
+    assert!(
+        id.len() == 24
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "{id}"
+    );
     let registered = v["data"]["attributes"]["registered"].as_str().unwrap();
     assert!(is_iso_ms(registered), "{registered}");
-    assert!(v["data"]["attributes"].get("api_key").is_none() && v["data"]["attributes"].get("password").is_none());
+    assert!(
+        v["data"]["attributes"].get("api_key").is_none()
+            && v["data"]["attributes"].get("password").is_none()
+    );
     assert!(r.header("X-Request-Id").is_some());
     // A trailing slash is the same resource.
     s.get("/v2/users/me/", &s.admin).expect(200);
@@ -84,21 +117,57 @@ fn error_documents_for_404_405_413_415_400() {
     r.expect(405);
     assert_eq!(r.header("Allow"), Some("GET"));
 
-    let big = format!("{{\"data\": {{\"type\": \"workspace\", \"attributes\": {{\"name\": \"{}\"}}}}}}", "x".repeat(3000));
-    let r = s.request("POST", "/v2/workspaces", Some(&a), &[("Content-Type", "application/json")], Some(big.as_bytes()));
+    let big = format!(
+        "{{\"data\": {{\"type\": \"workspace\", \"attributes\": {{\"name\": \"{}\"}}}}}}",
+        "x".repeat(3000)
+    );
+    let r = s.request(
+        "POST",
+        "/v2/workspaces",
+        Some(&a),
+        &[("Content-Type", "application/json")],
+        Some(big.as_bytes()),
+    );
     r.expect(413);
-    assert!(r.json()["errors"][0]["detail"].as_str().unwrap().contains("2000"), "413 names the limit");
+    assert!(
+        r.json()["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2000"),
+        "413 names the limit"
+    );
 
     let body = br#"{"data": {"type": "workspace", "attributes": {"name": "abc"}}}"#;
-    let r = s.request("POST", "/v2/workspaces", Some(&a), &[("Content-Type", "text/plain")], Some(body));
+    let r = s.request(
+        "POST",
+        "/v2/workspaces",
+        Some(&a),
+        &[("Content-Type", "text/plain")],
+        Some(body),
+    );
     r.expect(415);
     let r = s.request("POST", "/v2/workspaces", Some(&a), &[], Some(body));
     r.expect(415);
 
-    let r = s.request("POST", "/v2/workspaces", Some(&a), &[("Content-Type", "application/json")], Some(b"{\"data\": "));
+    let r = s.request(
+        "POST",
+        "/v2/workspaces",
+        Some(&a),
+        &[("Content-Type", "application/json")],
+        Some(b"{\"data\": "),
+    );
     r.expect(400);
-    assert!(r.json()["errors"][0]["detail"].as_str().unwrap().contains("JSON"));
-    let r = s.request("POST", "/v2/workspaces", Some(&a), &[("Content-Type", "application/json")], Some(b""));
+    assert!(r.json()["errors"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("JSON"));
+    let r = s.request(
+        "POST",
+        "/v2/workspaces",
+        Some(&a),
+        &[("Content-Type", "application/json")],
+        Some(b""),
+    );
     r.expect(400);
     // vnd.api+json with a charset is JSON.
     let r = s.request(
@@ -113,7 +182,14 @@ fn error_documents_for_404_405_413_415_400() {
     assert_eq!(before, s.state(), "a refused request changed the database");
 
     // The same body within the limit works, with the vnd.api+json type.
-    s.request("POST", "/v2/workspaces", Some(&a), &[("Content-Type", "application/vnd.api+json")], Some(body)).expect(201);
+    s.request(
+        "POST",
+        "/v2/workspaces",
+        Some(&a),
+        &[("Content-Type", "application/vnd.api+json")],
+        Some(body),
+    )
+    .expect(201);
     // healthz needs no authentication and no database.
     let r = s.request("GET", "/healthz", None, &[], None);
     r.expect(200);
@@ -140,7 +216,10 @@ fn a_large_body_is_refused_without_being_read() {
     let r = parse_response(&buf[..n]).expect("a response before the body was sent");
     r.expect(413);
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(r.json()["errors"][0]["detail"].as_str().unwrap().contains("104857600"));
+    assert!(r.json()["errors"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("104857600"));
 }
 
 #[test]
@@ -148,11 +227,21 @@ fn first_start_creates_one_admin_and_prints_a_working_curl_line() {
     let mut s = Server::start();
     let log = s.log.lock().unwrap().join("\n");
     assert!(log.contains("admin@example.com"), "{log}");
-    let curl = log.lines().find(|l| l.trim_start().starts_with("curl -u")).expect("a curl line");
-    assert!(curl.contains(&s.admin.key) && curl.contains(&s.addr) && curl.contains("/v2/users/me"), "{curl}");
+    let curl = log
+        .lines()
+        .find(|l| l.trim_start().starts_with("curl -u"))
+        .expect("a curl line");
+    assert!(
+        curl.contains(&s.admin.key) && curl.contains(&s.addr) && curl.contains("/v2/users/me"),
+        "{curl}"
+    );
     // The curl line works as printed.
     if Command::new("curl").arg("--version").output().is_ok() {
-        let out = Command::new("sh").arg("-c").arg(format!("{} -s", curl.trim())).output().unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{} -s", curl.trim()))
+            .output()
+            .unwrap();
         let v: Value = serde_json::from_slice(&out.stdout).expect("curl printed JSON");
         assert_eq!(v["data"]["attributes"]["email"], "admin@example.com");
     }
@@ -166,14 +255,36 @@ fn first_start_creates_one_admin_and_prints_a_working_curl_line() {
 #[test]
 fn cli_user_create_and_rotate_key_print_one_json_object() {
     let s = Server::start();
-    let out = s.cli(&["user", "create", "--email", "dev@example.com", "--first-name", "Dev"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s.cli(
+        &[
+            "user",
+            "create",
+            "--email",
+            "dev@example.com",
+            "--first-name",
+            "Dev",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.trim().lines().count(), 1, "stdout must hold one JSON object: {stdout}");
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "stdout must hold one JSON object: {stdout}"
+    );
     let v: Value = serde_json::from_str(&stdout).unwrap();
     let obj = v.as_object().unwrap();
     assert_eq!(obj.keys().collect::<Vec<_>>(), ["id", "email", "api_key"]);
-    let dev = User { id: v["id"].as_str().unwrap().into(), email: "dev@example.com".into(), key: v["api_key"].as_str().unwrap().into() };
+    let dev = User {
+        id: v["id"].as_str().unwrap().into(),
+        email: "dev@example.com".into(),
+        key: v["api_key"].as_str().unwrap().into(),
+    };
     s.get("/v2/users/me", &dev).expect(200);
 
     // A duplicate e-mail (any case) is refused with a message and no output on stdout.
@@ -187,26 +298,64 @@ fn cli_user_create_and_rotate_key_print_one_json_object() {
     // Rotation in another process while the server runs: the old key fails on the next request.
     s.get("/v2/users/me", &dev).expect(200);
     let out = s.cli(&["user", "rotate-key", "--email", "dev@example.com"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["id"], dev.id.as_str());
     s.get("/v2/users/me", &dev).expect(401);
-    let rotated = User { key: v["api_key"].as_str().unwrap().into(), ..dev.clone() };
+    let rotated = User {
+        key: v["api_key"].as_str().unwrap().into(),
+        ..dev.clone()
+    };
     s.get("/v2/users/me", &rotated).expect(200);
     s.get("/v2/users/me", &rotated).expect(200);
 
-    let out = s.cli(&["user", "rotate-key", "--email", "ghost@example.com"], None);
+    let out = s.cli(
+        &["user", "rotate-key", "--email", "ghost@example.com"],
+        None,
+    );
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
 
     // --password-stdin, then that password gets a key from the API-key endpoint.
-    let out = s.cli(&["user", "create", "--email", "pw@example.com", "--password-stdin"], Some("s3cret-pass\n"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s.cli(
+        &[
+            "user",
+            "create",
+            "--email",
+            "pw@example.com",
+            "--password-stdin",
+        ],
+        Some("s3cret-pass\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = v["id"].as_str().unwrap();
-    let r = s.request("POST", &format!("/v2/users/{id}/api-key"), Some(&basic("pw@example.com", "s3cret-pass")), &[], None);
+    let r = s.request(
+        "POST",
+        &format!("/v2/users/{id}/api-key"),
+        Some(&basic("pw@example.com", "s3cret-pass")),
+        &[],
+        None,
+    );
     r.expect(201);
-    let out = s.cli(&["user", "create", "--email", "weak@example.com", "--password-stdin"], Some("short\n"));
+    let out = s.cli(
+        &[
+            "user",
+            "create",
+            "--email",
+            "weak@example.com",
+            "--password-stdin",
+        ],
+        Some("short\n"),
+    );
     assert!(!out.status.success());
 }
 
@@ -215,7 +364,8 @@ fn user_deleted_by_a_tenant_admin_fails_on_the_next_request() {
     let s = Server::start();
     let u = s.user("gone@example.com");
     s.get("/v2/users/me", &u).expect(200);
-    s.delete(&format!("/v2/users/{}", u.id), &s.admin).expect(204);
+    s.delete(&format!("/v2/users/{}", u.id), &s.admin)
+        .expect(204);
     s.get("/v2/users/me", &u).expect(401);
 }
 
@@ -225,7 +375,11 @@ fn backup_makes_a_database_the_server_can_open() {
     let ws = s.workspace(&s.admin, "Backed up");
     let out_path = s.dir.join("copy.db");
     let out = s.cli(&["backup", "--out", out_path.to_str().unwrap()], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Refuses to overwrite.
     let again = s.cli(&["backup", "--out", out_path.to_str().unwrap()], None);
     assert!(!again.status.success());
@@ -243,7 +397,10 @@ fn backup_makes_a_database_the_server_can_open() {
     let mut addr = String::new();
     let mut line = String::new();
     while std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0 {
-        assert!(!line.contains("shown only now"), "the copy already has its admin");
+        assert!(
+            !line.contains("shown only now"),
+            "the copy already has its admin"
+        );
         if let Some(rest) = line.split("listening on http://").nth(1) {
             addr = rest.split_whitespace().next().unwrap().to_string();
             break;
@@ -280,7 +437,12 @@ fn every_log_line_of_a_request_has_its_id() {
     let rid = r.header("X-Request-Id").unwrap().to_string();
     std::thread::sleep(Duration::from_millis(100));
     let log = s.log.lock().unwrap().join("\n");
-    assert!(log.lines().any(|l| l.contains(&format!("[{rid}]")) && l.contains("/v2/users/me") && l.contains("200")), "{log}");
+    assert!(
+        log.lines().any(|l| l.contains(&format!("[{rid}]"))
+            && l.contains("/v2/users/me")
+            && l.contains("200")),
+        "{log}"
+    );
 }
 
 #[test]
@@ -289,7 +451,10 @@ fn configuration_errors_stop_the_start() {
     std::fs::create_dir_all(&dir).unwrap();
     let run = |env: &[(&str, &str)], extra: &[&str]| {
         let mut c = Command::new(BIN);
-        c.arg("--db").arg(dir.join("x.db")).args(extra).args(["serve", "--listen", "127.0.0.1:0"]);
+        c.arg("--db")
+            .arg(dir.join("x.db"))
+            .args(extra)
+            .args(["serve", "--listen", "127.0.0.1:0"]);
         for (k, v) in env {
             c.env(k, v);
         }
@@ -300,7 +465,11 @@ fn configuration_errors_stop_the_start() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting `max_body_byte`"));
     let out = run(&[("FLOWSNAP_WORKERS", "lots")], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("workers"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("workers"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let file = dir.join("bad.toml");
     std::fs::write(&file, "listen = \"127.0.0.1:0\"\nsynchronus = \"full\"\n").unwrap();
     let out = run(&[], &["--config", file.to_str().unwrap()]);
@@ -321,18 +490,36 @@ fn migrate_creates_and_records_the_schema_version() {
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("m.db");
     for _ in 0..2 {
-        let out = Command::new(BIN).arg("--db").arg(&db).arg("migrate").output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(BIN)
+            .arg("--db")
+            .arg(&db)
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let c = rusqlite::Connection::open(&db).unwrap();
-    let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(v, 1);
-    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
     // A database from a newer flowsnap is refused, not damaged.
     c.execute_batch("PRAGMA user_version = 99").unwrap();
     drop(c);
-    let out = Command::new(BIN).arg("--db").arg(&db).arg("migrate").output().unwrap();
+    let out = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .arg("migrate")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("newer"));
     let _ = std::fs::remove_dir_all(&dir);
