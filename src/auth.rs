@@ -177,7 +177,7 @@ impl Auth {
                     .map(|e| (e.user_pk, e.verified_hash.clone()))
             });
             if let Some((pk, verified)) = hit {
-                let user = store.read(|c| users::by_pk(c, pk))?;
+                let user = store.read_one(|c| users::by_pk(c, pk))?;
                 match user {
                     Some(u) if current_hash(&u, kind) == Some(verified.as_str()) => {
                         return Ok(principal(&u))
@@ -191,7 +191,7 @@ impl Auth {
             }
         }
         // Slow path: argon2, bounded by the gate.
-        let user = store.read(|c| users::by_email(c, &email))?;
+        let user = store.read_one(|c| users::by_email(c, &email))?;
         let verified = {
             let _permit = self.gate.enter()?;
             match &user {

@@ -107,11 +107,15 @@ pub fn list(ctx: &Ctx, flow_id: &str) -> Result<Response> {
 }
 
 pub fn get(ctx: &Ctx, flow_id: &str, step_id: &str) -> Result<Response> {
-    let s = ctx.app.store.read(|c| {
-        let head = readable(ctx, c, flow_id)?;
-        store::get(c, head.pk, step_id)
-    })?;
-    Ok(single(200, flow_id, &s))
+    if !is_id(flow_id) {
+        return Err(flow_not_found(flow_id));
+    }
+    let (head, found) = ctx
+        .app
+        .store
+        .read_one(|c| store::lookup(c, flow_id, ctx.who.pk, step_id))?;
+    require(&ctx.who, head.role, Perm::Read, &head.workspace_id)?;
+    Ok(single(200, flow_id, &store::found(found, step_id)?))
 }
 
 /// Runs a snapshot write: flow 404, membership and `workspaces.flow.edit` 403, then `f`.

@@ -64,7 +64,8 @@ fn open_connection(config: &StoreConfig, read_only: bool) -> Result<Connection> 
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
     })?;
     if read_only {
-        conn.execute_batch("PRAGMA query_only = ON;")?;
+        // Readers keep a small page cache each; the OS page cache holds the rest of the file.
+        conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -512;")?;
     }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -105,16 +106,31 @@ impl Store {
 
     /// Runs `f` in a read transaction on a pooled connection.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.with_reader(|conn| {
+            exec(conn, "BEGIN")?;
+            let result = f(conn);
+            // A read transaction has nothing to keep: end it either way.
+            exec(conn, "COMMIT")?;
+            result
+        })
+    }
+
+    /// Runs `f`, which must issue a single statement, on a pooled connection without an explicit
+    /// transaction: one statement is consistent on its own, and the hot read paths (credential
+    /// check, one snapshot) save the BEGIN and COMMIT.
+    pub fn read_one<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.with_reader(f)
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let pooled = self.readers.lock().map_err(|_| poisoned())?.pop();
         let conn = match pooled {
             Some(c) => c,
             None => open_connection(&self.config, true)?,
         };
-        conn.execute_batch("BEGIN")?;
         let result = f(&conn);
-        // A read transaction has nothing to keep: end it either way.
-        let ended = conn.execute_batch("COMMIT");
-        if ended.is_ok() {
+        // A connection left inside a transaction (an error between BEGIN and COMMIT) is dropped.
+        if conn.is_autocommit() {
             if let Ok(mut pool) = self.readers.lock() {
                 if pool.len() < self.config.max_readers {
                     pool.push(conn);
@@ -193,6 +209,11 @@ impl Store {
     }
 }
 
+/// Runs one cached statement that returns no rows (BEGIN, COMMIT, SAVEPOINT, ...).
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn poisoned() -> Error {
     Error::internal("An internal error happened; it has been logged.")
 }
@@ -217,7 +238,7 @@ fn run_group(conn: &Connection, jobs: Vec<Job>) {
     let mut in_tx = false;
     for job in jobs {
         if !in_tx {
-            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
                 // The job cannot run: answer its caller with the cause.
                 let (_, finish) = job(None);
                 finish(Some(Error::from(e)));
@@ -225,7 +246,7 @@ fn run_group(conn: &Connection, jobs: Vec<Job>) {
             }
             in_tx = true;
         }
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = exec(conn, "SAVEPOINT job") {
             let (_, finish) = job(None);
             finish(Some(Error::from(e)));
             continue;
@@ -249,12 +270,12 @@ fn run_group(conn: &Connection, jobs: Vec<Job>) {
             in_tx = false;
             continue;
         }
-        let end = if ok {
-            "RELEASE job"
+        let closed = if ok {
+            exec(conn, "RELEASE job")
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
         };
-        if let Err(e) = conn.execute_batch(end) {
+        if let Err(e) = closed {
             log::error!("cannot close a savepoint: {e}");
         }
         match outcome {
@@ -265,14 +286,14 @@ fn run_group(conn: &Connection, jobs: Vec<Job>) {
     if !in_tx {
         return;
     }
-    match conn.execute_batch("COMMIT") {
+    match exec(conn, "COMMIT") {
         Ok(()) => {
             for f in pending {
                 f(None);
             }
         }
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = exec(conn, "ROLLBACK");
             let err = Error::from(e);
             for f in pending {
                 f(Some(err.clone()));

@@ -93,9 +93,52 @@ fn running(flow_id: &str) -> Error {
     ))
 }
 
-/// The snapshot of one step: unknown step or no snapshot is 404.
-pub fn get(conn: &Connection, flow_pk: i64, step_id: &str) -> Result<Snapshot> {
-    step_snapshot(conn, flow_pk, step_id)?
+/// The flow (with the caller's role) and the step's snapshot, in one statement: the hot read path.
+/// `Err` 404 when the flow does not exist; then as `step_snapshot`.
+pub fn lookup(
+    conn: &Connection,
+    flow_id: &str,
+    user_pk: i64,
+    step_id: &str,
+) -> Result<(FlowHead, Option<Option<Snapshot>>)> {
+    let mut st = conn.prepare_cached(
+        "SELECT f.pk, w.id, f.status, m.role, st.step_id IS NOT NULL, s.value, s.revision, s.generation
+         FROM flows f JOIN workspaces w ON w.pk = f.workspace_pk
+         LEFT JOIN members m ON m.workspace_pk = f.workspace_pk AND m.user_pk = ?2
+         LEFT JOIN steps st ON st.flow_pk = f.pk AND st.step_id = ?3
+         LEFT JOIN snapshots s ON s.flow_pk = f.pk AND s.step_id = ?3
+         WHERE f.id = ?1",
+    )?;
+    st.query_row(params![flow_id, user_pk, step_id], |r| {
+        let status: String = r.get(2)?;
+        let role: Option<String> = r.get(3)?;
+        let head = FlowHead {
+            pk: r.get(0)?,
+            workspace_id: r.get(1)?,
+            running: status == "active",
+            role: role.as_deref().and_then(crate::access::Role::parse),
+        };
+        let step_exists: bool = r.get(4)?;
+        let value: Option<String> = r.get(5)?;
+        let snap = match (step_exists, value) {
+            (false, _) => None,
+            (true, None) => Some(None),
+            (true, Some(value)) => Some(Some(Snapshot {
+                step_id: step_id.to_string(),
+                value,
+                revision: r.get(6)?,
+                generation: r.get(7)?,
+            })),
+        };
+        Ok((head, snap))
+    })
+    .optional()?
+    .ok_or_else(|| Error::not_found(format!("Flow {flow_id} not found")))
+}
+
+/// The 404 for a missing step or snapshot, from a `step_snapshot` or `lookup` answer.
+pub fn found(found: Option<Option<Snapshot>>, step_id: &str) -> Result<Snapshot> {
+    found
         .ok_or_else(|| step_not_found(step_id))?
         .ok_or_else(|| no_snapshot(step_id))
 }
