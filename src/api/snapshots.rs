@@ -135,6 +135,27 @@ fn write<T: Send + 'static>(
     })
 }
 
+/// Like `write`, for a step named in the URL: the flow, the caller's role and the step's snapshot
+/// are read in one statement, and `f` gets the step's state.
+fn write_step<T: Send + 'static>(
+    ctx: &Ctx,
+    flow_id: &str,
+    step_id: &str,
+    f: impl FnOnce(&rusqlite::Connection, &flows::FlowHead, Option<Option<Snapshot>>) -> Result<T>
+        + Send
+        + 'static,
+) -> Result<T> {
+    if !is_id(flow_id) {
+        return Err(flow_not_found(flow_id));
+    }
+    let (who, fid, step) = (ctx.who.clone(), flow_id.to_string(), step_id.to_string());
+    ctx.app.store.write(move |c| {
+        let (head, current) = store::lookup(c, &fid, who.pk, &step)?;
+        require(&who, head.role, Perm::FlowEdit, &head.workspace_id)?;
+        f(c, &head, current)
+    })
+}
+
 pub fn create(ctx: &Ctx, flow_id: &str) -> Result<Response> {
     let input = value_of(ctx.body(), None);
     let (pre, max, fid) = (
@@ -156,17 +177,17 @@ pub fn update(ctx: &Ctx, flow_id: &str, step_id: &str) -> Result<Response> {
         ctx.app.config.max_snapshot_bytes,
         flow_id.to_string(),
     );
-    let s = write(ctx, flow_id, move |c, head| {
+    let s = write_step(ctx, flow_id, step_id, move |c, head, current| {
         let (step, value) = input?;
-        store::update(c, head, &fid, &step, value, &pre, max)
+        store::update(c, head, &fid, &step, current, value, &pre, max)
     })?;
     Ok(single(200, flow_id, &s))
 }
 
 pub fn delete(ctx: &Ctx, flow_id: &str, step_id: &str) -> Result<Response> {
     let (pre, fid, step) = (precondition(ctx), flow_id.to_string(), step_id.to_string());
-    write(ctx, flow_id, move |c, head| {
-        store::delete(c, head, &fid, &step, &pre)
+    write_step(ctx, flow_id, step_id, move |c, head, current| {
+        store::delete(c, head, &fid, &step, current, &pre)
     })?;
     Ok(super::no_content())
 }

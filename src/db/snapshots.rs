@@ -215,16 +215,19 @@ pub fn create(
 }
 
 /// PATCH: step not in the flow 404; flow running 409; no snapshot 404; If-Match 412; too large 413.
+/// `current` is the step's state as `lookup` read it in this transaction.
+#[allow(clippy::too_many_arguments)]
 pub fn update(
     conn: &Connection,
     flow: &FlowHead,
     flow_id: &str,
     step_id: &str,
+    current: Option<Option<Snapshot>>,
     value: String,
     pre: &Precondition,
     max_bytes: usize,
 ) -> Result<Snapshot> {
-    let current = step_snapshot(conn, flow.pk, step_id)?.ok_or_else(|| step_not_found(step_id))?;
+    let current = current.ok_or_else(|| step_not_found(step_id))?;
     if flow.running {
         return Err(running(flow_id));
     }
@@ -244,14 +247,16 @@ pub fn update(
 }
 
 /// DELETE: step not in the flow 404; flow running 409; no snapshot 404; If-Match 412.
+/// `current` is the step's state as `lookup` read it in this transaction.
 pub fn delete(
     conn: &Connection,
     flow: &FlowHead,
     flow_id: &str,
     step_id: &str,
+    current: Option<Option<Snapshot>>,
     pre: &Precondition,
 ) -> Result<()> {
-    let current = step_snapshot(conn, flow.pk, step_id)?.ok_or_else(|| step_not_found(step_id))?;
+    let current = current.ok_or_else(|| step_not_found(step_id))?;
     if flow.running {
         return Err(running(flow_id));
     }
