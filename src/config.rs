@@ -20,6 +20,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest snapshot value, in UTF-8 bytes of its compact JSON text.
     pub max_snapshot_bytes: usize,
+    /// Deepest nesting of arrays and objects accepted in a snapshot value.
+    pub max_json_depth: usize,
     /// Largest `page[size]`; larger requests are lowered to it.
     pub max_page_size: usize,
     /// `page[size]` when the client sends none.
@@ -59,6 +61,7 @@ impl Default for Config {
             workers: 16,
             max_body_bytes: 1024 * 1024,
             max_snapshot_bytes: 5120,
+            max_json_depth: 1000,
             max_page_size: 100,
             default_page_size: 50,
             max_flow_steps: 1000,
@@ -84,6 +87,7 @@ const KEYS: &[&str] = &[
     "workers",
     "max_body_bytes",
     "max_snapshot_bytes",
+    "max_json_depth",
     "max_page_size",
     "default_page_size",
     "max_flow_steps",
@@ -174,6 +178,7 @@ impl Config {
             ("workers", self.workers),
             ("max_body_bytes", self.max_body_bytes),
             ("max_snapshot_bytes", self.max_snapshot_bytes),
+            ("max_json_depth", self.max_json_depth),
             ("max_page_size", self.max_page_size),
             ("default_page_size", self.default_page_size),
             ("max_flow_steps", self.max_flow_steps),

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graph;
+pub mod rawjson;
 pub mod server;
 pub mod sockets;
 pub mod util;

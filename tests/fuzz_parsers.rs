@@ -2,7 +2,7 @@
 //! validator get arbitrary bytes and arbitrary JSON: they never panic, and they answer either a
 //! valid result or a 4xx error with a detail.
 
-use flowsnap::api::doc::parse_write;
+use flowsnap::api::doc::{parse_snapshot_write, parse_write};
 use flowsnap::api::read_json;
 use flowsnap::graph;
 use proptest::prelude::*;
@@ -103,6 +103,26 @@ proptest! {
         match parse_write(body, "snapshot", url) {
             Ok(doc) => {
                 if let (Some(id), Some(u)) = (&doc.id, url) { prop_assert_eq!(id.as_str(), u); }
+            }
+            Err(e) => assert_client_error(&e),
+        }
+    }
+
+    #[test]
+    fn snapshot_parser_takes_any_bytes_and_json(v in arb_json(), bytes in prop::collection::vec(any::<u8>(), 0..256), pick in 0u8..3) {
+        let body = match pick {
+            0 => bytes,
+            1 => json!({"data": {"type": "snapshot", "id": "s1", "attributes": {"snapshot": v.clone()}}}).to_string().into_bytes(),
+            _ => serde_json::to_string_pretty(&json!({"data": v.clone()})).unwrap().into_bytes(),
+        };
+        match parse_snapshot_write(&body, Some("s1"), 1000) {
+            Ok((step, text)) => {
+                prop_assert_eq!(step.as_str(), "s1");
+                // The kept text is valid JSON with no whitespace between tokens, and the same value.
+                let parsed: Value = serde_json::from_str(&text).unwrap();
+                if pick == 1 {
+                    prop_assert_eq!(parsed, v);
+                }
             }
             Err(e) => assert_client_error(&e),
         }

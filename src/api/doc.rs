@@ -2,6 +2,7 @@
 //! Pure functions from a parsed body to typed parts or a 400/409 naming the member.
 
 use crate::error::{Error, Result};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone)]
@@ -26,35 +27,12 @@ pub fn parse_write(body: Value, expected_type: &str, url_id: Option<&str>) -> Re
             "`data` is required and must be an object",
         ));
     };
-    match data.remove("type") {
-        Some(Value::String(t)) if t == expected_type => {}
-        Some(Value::String(t)) => {
-            return Err(Error::conflict(format!(
-                "`data.type` is {t:?}, but this endpoint takes {expected_type:?}"
-            ))
-            .with_pointer("/data/type"))
-        }
-        Some(_) => return Err(Error::invalid("/data/type", "`data.type` must be a string")),
-        None => {
-            return Err(Error::invalid(
-                "/data/type",
-                format!("`data.type` is required: {expected_type:?}"),
-            ))
-        }
-    }
-    let id = match data.remove("id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(_) => return Err(Error::invalid("/data/id", "`data.id` must be a string")),
-    };
-    if let (Some(id), Some(url)) = (&id, url_id) {
-        if id != url {
-            return Err(Error::conflict(format!(
-                "`data.id` {id:?} does not match the id in the URL {url:?}"
-            ))
-            .with_pointer("/data/id"));
-        }
-    }
+    let id = type_and_id(
+        data.remove("type"),
+        data.remove("id"),
+        expected_type,
+        url_id,
+    )?;
     let attributes = match data.remove("attributes") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
@@ -80,6 +58,113 @@ pub fn parse_write(body: Value, expected_type: &str, url_id: Option<&str>) -> Re
         attributes,
         relationships,
     })
+}
+
+/// `data.type` must be the endpoint's type (else 409); `data.id`, when sent, a string equal to the
+/// URL's id when there is one (else 409).
+fn type_and_id(
+    ty: Option<Value>,
+    id: Option<Value>,
+    expected_type: &str,
+    url_id: Option<&str>,
+) -> Result<Option<String>> {
+    match ty {
+        Some(Value::String(t)) if t == expected_type => {}
+        Some(Value::String(t)) => {
+            return Err(Error::conflict(format!(
+                "`data.type` is {t:?}, but this endpoint takes {expected_type:?}"
+            ))
+            .with_pointer("/data/type"))
+        }
+        Some(_) => return Err(Error::invalid("/data/type", "`data.type` must be a string")),
+        None => {
+            return Err(Error::invalid(
+                "/data/type",
+                format!("`data.type` is required: {expected_type:?}"),
+            ))
+        }
+    }
+    let id = match id {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err(Error::invalid("/data/id", "`data.id` must be a string")),
+    };
+    if let (Some(id), Some(url)) = (&id, url_id) {
+        if id != url {
+            return Err(Error::conflict(format!(
+                "`data.id` {id:?} does not match the id in the URL {url:?}"
+            ))
+            .with_pointer("/data/id"));
+        }
+    }
+    Ok(id)
+}
+
+type RawMap = std::collections::HashMap<String, Box<RawValue>>;
+
+/// An object member by member, each value left as its JSON text (no recursion into it).
+fn raw_object(raw: &RawValue, pointer: &str, detail: &str) -> Result<RawMap> {
+    if !raw.get().starts_with('{') {
+        return Err(Error::invalid(pointer, detail));
+    }
+    serde_json::from_str(raw.get()).map_err(|_| Error::invalid(pointer, detail))
+}
+
+/// A small member (type, id) as a value; a deep or odd one is simply not a string.
+fn small_value(raw: Option<Box<RawValue>>) -> Option<Value> {
+    raw.map(|r| serde_json::from_str(r.get()).unwrap_or(Value::Bool(false)))
+}
+
+/// Reads a snapshot write document without parsing the snapshot into a tree: returns the step id
+/// (`data.id`, else `url_step`) and the snapshot's compact JSON text exactly as written. The
+/// checks and their answers are those of `parse_write`; a missing `attributes.snapshot` is 400.
+pub fn parse_snapshot_write(
+    bytes: &[u8],
+    url_step: Option<&str>,
+    max_depth: usize,
+) -> Result<(String, String)> {
+    let top: Box<RawValue> = serde_json::from_slice(bytes)
+        .map_err(|e| Error::bad_request(format!("The request body is not valid JSON: {e}")))?;
+    let mut top = raw_object(
+        &top,
+        "",
+        "The body must be a JSON object with a `data` member",
+    )?;
+    let data = top
+        .remove("data")
+        .ok_or_else(|| Error::invalid("/data", "`data` is required and must be an object"))?;
+    let mut data = raw_object(&data, "/data", "`data` is required and must be an object")?;
+    let id = type_and_id(
+        small_value(data.remove("type")),
+        small_value(data.remove("id")),
+        "snapshot",
+        url_step,
+    )?;
+    let step = match (id, url_step) {
+        (Some(id), _) => id,
+        (None, Some(url)) => url.to_string(),
+        (None, None) => {
+            return Err(Error::invalid(
+                "/data/id",
+                "`data.id` is required: the id of the step the snapshot belongs to",
+            ))
+        }
+    };
+    let mut attributes = match data.remove("attributes") {
+        Some(a) if a.get() != "null" => raw_object(
+            &a,
+            "/data/attributes",
+            "`data.attributes` must be an object",
+        )?,
+        _ => RawMap::new(),
+    };
+    let value = attributes.remove("snapshot").ok_or_else(|| {
+        Error::invalid(
+            "/data/attributes/snapshot",
+            "`data.attributes.snapshot` is required; send null to store null",
+        )
+    })?;
+    Ok((step, crate::rawjson::compact(value.get(), max_depth)?))
 }
 
 fn ptr(name: &str) -> String {

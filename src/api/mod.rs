@@ -313,6 +313,11 @@ impl Ctx<'_> {
         read_json(self.req, self.app.config.max_body_bytes)
     }
 
+    /// Reads the request body's bytes: size (413), content type (415), emptiness (400).
+    pub fn body_bytes(&self) -> Result<Vec<u8>> {
+        read_body(self.req, self.app.config.max_body_bytes)
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.req.header(name)
     }
@@ -327,6 +332,14 @@ fn is_json_type(ct: &str) -> bool {
 
 /// Reads at most `max + 1` bytes of the body and parses it; never buffers more than the limit.
 pub fn read_json(req: &Request, max: usize) -> Result<Value> {
+    let buf = read_body(req, max)?;
+    serde_json::from_slice(&buf)
+        .map_err(|e| Error::bad_request(format!("The request body is not valid JSON: {e}")))
+}
+
+/// Reads at most `max + 1` bytes of the body: size (413), content type (415), emptiness (400).
+/// The bytes are not parsed.
+pub fn read_body(req: &Request, max: usize) -> Result<Vec<u8>> {
     let too_large = |n: Option<u64>| {
         let size = n
             .map(|n| format!("{n} bytes"))
@@ -375,8 +388,7 @@ pub fn read_json(req: &Request, max: usize) -> Result<Value> {
             "The request body is empty; this call needs a JSON document",
         ));
     }
-    serde_json::from_slice(&buf)
-        .map_err(|e| Error::bad_request(format!("The request body is not valid JSON: {e}")))
+    Ok(buf)
 }
 
 pub fn json_response(status: u16, body: &Value) -> Response {

@@ -9,7 +9,7 @@
 //! Values are kept as compact JSON text and written into responses as they are, so numbers are
 //! never rounded and object members keep their order.
 
-use super::doc::parse_write;
+use super::doc::parse_snapshot_write;
 use super::{raw_json_response, Ctx};
 use crate::access::{require, Perm};
 use crate::db::flows;
@@ -17,7 +17,6 @@ use crate::db::snapshots::{self as store, Precondition, Snapshot};
 use crate::error::{Error, Result};
 use crate::util::{is_id, json_str};
 use rouille::Response;
-use serde_json::Value;
 
 fn resource(flow_id: &str, s: &Snapshot) -> String {
     let id = json_str(&s.step_id);
@@ -40,26 +39,11 @@ fn flow_not_found(id: &str) -> Error {
     Error::not_found(format!("Flow {id} not found"))
 }
 
-/// The value of a write document: `data.attributes.snapshot` as compact JSON text.
-fn value_of(body: Result<Value>, url_step: Option<&str>) -> Result<(String, String)> {
-    let doc = parse_write(body?, "snapshot", url_step)?;
-    let step = match (doc.id, url_step) {
-        (Some(id), _) => id,
-        (None, Some(url)) => url.to_string(),
-        (None, None) => {
-            return Err(Error::invalid(
-                "/data/id",
-                "`data.id` is required: the id of the step the snapshot belongs to",
-            ))
-        }
-    };
-    let value = doc.attributes.get("snapshot").ok_or_else(|| {
-        Error::invalid(
-            "/data/attributes/snapshot",
-            "`data.attributes.snapshot` is required; send null to store null",
-        )
-    })?;
-    Ok((step, value.to_string()))
+/// The step id and value of a write document: `data.attributes.snapshot` as compact JSON text,
+/// exactly as written.
+fn value_of(ctx: &Ctx, url_step: Option<&str>) -> Result<(String, String)> {
+    let bytes = ctx.body_bytes()?;
+    parse_snapshot_write(&bytes, url_step, ctx.app.config.max_json_depth)
 }
 
 /// `If-Match` / `If-None-Match: *` as a precondition.
@@ -157,7 +141,7 @@ fn write_step<T: Send + 'static>(
 }
 
 pub fn create(ctx: &Ctx, flow_id: &str) -> Result<Response> {
-    let input = value_of(ctx.body(), None);
+    let input = value_of(ctx, None);
     let (pre, max, fid) = (
         precondition(ctx),
         ctx.app.config.max_snapshot_bytes,
@@ -171,7 +155,7 @@ pub fn create(ctx: &Ctx, flow_id: &str) -> Result<Response> {
 }
 
 pub fn update(ctx: &Ctx, flow_id: &str, step_id: &str) -> Result<Response> {
-    let input = value_of(ctx.body(), Some(step_id));
+    let input = value_of(ctx, Some(step_id));
     let (pre, max, fid) = (
         precondition(ctx),
         ctx.app.config.max_snapshot_bytes,
