@@ -14,13 +14,14 @@
 use crate::access::Principal;
 use crate::db::{users, Store};
 use crate::error::{Error, Kind, Result};
+use crate::gate::Gate;
 use crate::util;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::Engine;
 use blake2::digest::{KeyInit, Mac};
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Hashes a secret (API key or password) as an argon2id PHC string.
@@ -63,50 +64,6 @@ struct Entry {
     at: Instant,
 }
 
-/// Bounds the argon2 work running and waiting.
-struct Gate {
-    state: Mutex<(usize, usize)>,
-    freed: Condvar,
-    max_running: usize,
-    max_waiting: usize,
-}
-
-struct Permit<'a>(&'a Gate);
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut s) = self.0.state.lock() {
-            s.0 -= 1;
-        }
-        self.0.freed.notify_one();
-    }
-}
-
-impl Gate {
-    fn enter(&self) -> Result<Permit<'_>> {
-        let busy = || {
-            Error::new(
-                Kind::TooManyRequests,
-                "Too many credential checks are in progress; retry in a moment (a cached, valid \
-                 API key is not affected)",
-            )
-        };
-        let mut s = self.state.lock().map_err(|_| busy())?;
-        if s.0 >= self.max_running {
-            if s.1 >= self.max_waiting {
-                return Err(busy());
-            }
-            s.1 += 1;
-            while s.0 >= self.max_running {
-                s = self.freed.wait(s).map_err(|_| busy())?;
-            }
-            s.1 -= 1;
-        }
-        s.0 += 1;
-        Ok(Permit(self))
-    }
-}
-
 pub struct AuthConfig {
     pub cache_entries: usize,
     pub cache_ttl: Duration,
@@ -133,12 +90,7 @@ impl Auth {
             cache: Mutex::new(HashMap::new()),
             max_entries: c.cache_entries,
             ttl: c.cache_ttl,
-            gate: Gate {
-                state: Mutex::new((0, 0)),
-                freed: Condvar::new(),
-                max_running: c.argon2_max_concurrent,
-                max_waiting: c.argon2_max_waiting,
-            },
+            gate: Gate::new(c.argon2_max_concurrent, c.argon2_max_waiting, None),
             dummy_hash: hash_secret(&util::new_api_key())?,
         })
     }
@@ -193,7 +145,13 @@ impl Auth {
         // Slow path: argon2, bounded by the gate.
         let user = store.read_one(|c| users::by_email(c, &email))?;
         let verified = {
-            let _permit = self.gate.enter()?;
+            let _permit = self.gate.enter().ok_or_else(|| {
+                Error::new(
+                    Kind::TooManyRequests,
+                    "Too many credential checks are in progress; retry in a moment (a remembered, \
+                     valid API key is not affected)",
+                )
+            })?;
             match &user {
                 None => {
                     for _ in &kinds {

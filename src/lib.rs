@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod gate;
 pub mod graph;
 pub mod rawjson;
 pub mod server;
