@@ -90,7 +90,7 @@ impl Auth {
             cache: Mutex::new(HashMap::new()),
             max_entries: c.cache_entries,
             ttl: c.cache_ttl,
-            gate: Gate::new(c.argon2_max_concurrent, c.argon2_max_waiting, None),
+            gate: Gate::new(c.argon2_max_concurrent, c.argon2_max_waiting),
             dummy_hash: hash_secret(&util::new_api_key())?,
         })
     }

@@ -1,9 +1,8 @@
-//! A counting gate: at most `max_running` holders at once, at most `max_waiting` in line, and a
-//! longest wait. Used to bound work that would otherwise take every worker thread: argon2
-//! verifications (auth.rs) and reads of request bodies that a slow client may trickle in (api).
+//! A counting gate: at most `max_running` holders at once and at most `max_waiting` in line.
+//! Used to bound work that would otherwise take every worker thread: argon2 verifications
+//! (auth.rs), so that a flood of wrong keys leaves workers for everyone else.
 
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
 
 pub struct Gate {
     /// (running, waiting)
@@ -11,7 +10,6 @@ pub struct Gate {
     freed: Condvar,
     max_running: usize,
     max_waiting: usize,
-    max_wait: Option<Duration>,
 }
 
 /// Holding one of the gate's places; dropping it frees the place.
@@ -38,7 +36,7 @@ impl Gate {
         }
     }
 
-    /// A place, or `None` when the line is full or the wait ran out.
+    /// A place (waiting for one if need be), or `None` when the line is full.
     pub fn enter(&self) -> Option<Permit<'_>> {
         let mut s = self.state.lock().ok()?;
         if s.0 >= self.max_running {
@@ -46,19 +44,8 @@ impl Gate {
                 return None;
             }
             s.1 += 1;
-            let deadline = self.max_wait.map(|d| Instant::now() + d);
             while s.0 >= self.max_running {
-                s = match deadline {
-                    None => self.freed.wait(s).ok()?,
-                    Some(d) => {
-                        let left = d.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            s.1 -= 1;
-                            return None;
-                        }
-                        self.freed.wait_timeout(s, left).ok()?.0
-                    }
-                };
+                s = self.freed.wait(s).ok()?;
             }
             s.1 -= 1;
         }
@@ -73,19 +60,10 @@ mod tests {
 
     #[test]
     fn bounds_running_and_waiting() {
-        let g = Gate::new(1, 0, None);
+        let g = Gate::new(1, 0);
         let p = g.enter().unwrap();
         assert!(g.enter().is_none(), "no place and no line");
         drop(p);
         assert!(g.enter().is_some());
-    }
-
-    #[test]
-    fn a_wait_runs_out() {
-        let g = Gate::new(1, 10, Some(Duration::from_millis(20)));
-        let _p = g.enter().unwrap();
-        let t = Instant::now();
-        assert!(g.enter().is_none());
-        assert!(t.elapsed() >= Duration::from_millis(20));
     }
 }
