@@ -25,14 +25,13 @@ impl Drop for Permit<'_> {
 }
 
 impl Gate {
-    pub fn new(max_running: usize, max_waiting: usize, max_wait: Option<Duration>) -> Gate {
+    pub fn new(max_running: usize, max_waiting: usize) -> Gate {
         assert!(max_running >= 1, "a gate needs at least one place");
         Gate {
             state: Mutex::new((0, 0)),
             freed: Condvar::new(),
             max_running,
             max_waiting,
-            max_wait,
         }
     }
 
