@@ -1,0 +1,668 @@
+#!/usr/bin/env python3
+"""The flowsnap benchmark of issue 6. Started by benches/run.sh (which installs wrk and builds the
+release binary first); every setting is an environment variable, listed in benches/README.md.
+
+What it does:
+ 1. starts `flowsnap serve` on a fresh database in a temporary folder (synchronous=FULL, log
+    level warn), seeds the small data set over HTTP and checks the rows against seed_sql's;
+ 2. runs each scenario with 16 and 64 keep-alive connections: a sequential pre-warm of the
+    connections, a short wrk warm-up, then the measured wrk run, checking that every single
+    connection got answers; reads the server's peak RSS (VmHWM, reset before each run);
+ 3. builds the large database (a million snapshots) straight into SQLite, restarts the server on
+    it and runs /healthz, GET one snapshot and PATCH there;
+ 4. prints the table and writes it to bench-out/latest.md.
+
+Exit status: 0 when every request succeeded and every connection made progress; 2 when some
+request failed or some connection made no progress (the table is written all the same); 1 when
+the benchmark itself could not run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in the work tree
+import seed  # noqa: E402
+
+
+def env_num(name: str, default: float) -> float:
+    v = os.environ.get(name)
+    return float(v) if v not in (None, "") else default
+
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+DURATION = env_num("BENCH_DURATION", 2 if QUICK else 10)
+WARMUP = env_num("BENCH_WARMUP", 1 if QUICK else 2)
+CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "16 64").split()]
+WORKERS = int(env_num("BENCH_WORKERS", 16))
+SMALL_WORKSPACES = int(env_num("BENCH_SMALL_WORKSPACES", 5))
+SMALL_FLOWS = int(env_num("BENCH_SMALL_FLOWS", 100 if QUICK else 300))
+LARGE_WORKSPACES = int(env_num("BENCH_LARGE_WORKSPACES", 20))
+LARGE_FLOWS = int(env_num("BENCH_LARGE_FLOWS", 5000 if QUICK else 100_000))
+LARGE = os.environ.get("BENCH_LARGE", "1") != "0"
+LARGE_DB = os.environ.get("BENCH_LARGE_DB", "")  # reuse/keep the large database at this path
+TIMEOUT = os.environ.get("BENCH_TIMEOUT", "5s")
+PREWARM = os.environ.get("BENCH_PREWARM", "1") != "0"
+KEEP = os.environ.get("BENCH_KEEP") == "1"
+BIN = os.environ.get("BENCH_BIN", os.path.join(ROOT, "target", "release", "flowsnap"))
+OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "bench-out", "latest.md"))
+LUA = os.path.join(HERE, "wrk", "bench.lua")
+SCENARIOS = os.environ.get("BENCH_SCENARIOS", "healthz get_one get_list get_flow patch postdelete").split()
+LARGE_SCENARIOS = ["healthz", "get_one", "patch"]
+
+TITLES = {
+    "healthz": "GET /healthz",
+    "get_one": "GET one snapshot",
+    "get_list": "GET all snapshots of a flow (10)",
+    "get_flow": "GET /v2/flows/{id}",
+    "patch": "PATCH one snapshot",
+    "postdelete": "POST+DELETE a snapshot",
+}
+# Targets of issue 6: (scenario, connections) -> minimum ratio to /healthz.
+RATIO_TARGETS = {("get_one", 64): 0.60, ("patch", 64): 0.20}
+RSS_TARGET_MB = 64
+LARGE_TARGET = 0.90  # the 1M database within 10% of the small one
+
+LOG_T0 = time.time()
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.time() - LOG_T0:6.1f}s] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# the server
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def server_env() -> dict:
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("FLOWSNAP_") or k == "RUST_LOG":
+            del env[k]
+    env["FLOWSNAP_SYNCHRONOUS"] = "full"
+    env["FLOWSNAP_LOG_LEVEL"] = "warn"
+    return env
+
+
+class Server:
+    def __init__(self, db: str, workdir: str, name: str):
+        self.db = db
+        self.port = free_port()
+        self.stderr_path = os.path.join(workdir, f"server-{name}.stderr")
+        self.stderr = open(self.stderr_path, "w+")
+        self.proc = subprocess.Popen(
+            [BIN, "--db", db, "serve", "--listen", f"127.0.0.1:{self.port}", "--workers", str(WORKERS)],
+            env=server_env(), stdout=subprocess.DEVNULL, stderr=self.stderr)
+        self.pid = self.proc.pid
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited at start ({self.proc.returncode}): {self.log_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if b'"status":"ok"' in s.recv(4096):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the server did not answer /healthz within 60 s")
+
+    def log_text(self) -> str:
+        self.stderr.flush()
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def first_key(self) -> str:
+        """The key printed on the line after "shown only now" (first non-empty line)."""
+        lines = self.log_text().splitlines()
+        for i, line in enumerate(lines):
+            if "shown only now" in line:
+                for nxt in lines[i + 1:]:
+                    if nxt.strip():
+                        return nxt.strip()
+        raise RuntimeError("the server printed no API key (was the database not fresh?)")
+
+    def status(self) -> dict:
+        out = {}
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                out[k] = v.strip()
+        return out
+
+    def kb(self, field: str) -> int:
+        return int(self.status()[field].split()[0])
+
+    def reset_peak(self) -> bool:
+        """Resets VmHWM to the current RSS (Linux: write 5 to clear_refs)."""
+        try:
+            with open(f"/proc/{self.pid}/clear_refs", "w") as f:
+                f.write("5")
+            return True
+        except OSError:
+            return False
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> tuple[int | None, float]:
+        t = time.time()
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.flush()
+        return self.proc.returncode, time.time() - t
+
+
+class Sampler:
+    """Samples the server's VmRSS and thread count every 50 ms while a run lasts."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.max_rss_kb = 0
+        self.max_threads = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                st = self.server.status()
+                self.max_rss_kb = max(self.max_rss_kb, int(st["VmRSS"].split()[0]))
+                self.max_threads = max(self.max_threads, int(st["Threads"]))
+            except (OSError, KeyError, ValueError):
+                pass
+            self._stop.wait(0.05)
+
+    def stop(self):
+        self._stop.set()
+        self._t.join()
+
+
+# ---------------------------------------------------------------------------------------------
+# connections
+
+
+def prewarm(port: int, n: int) -> dict:
+    """Opens n keep-alive connections one at a time, each answered before the next one opens, then
+    closes them all. Why: tiny_http 0.12 serves each connection on a thread of its task pool for
+    the connection's whole keep-alive life; when connections arrive together, the pool counts
+    threads that were already woken as idle and queues the new connections instead of starting
+    threads for them, and those stay unread until some other connection closes. After this
+    pre-warm the pool has n idle threads (they linger 5 s), so wrk's burst of n connections all
+    find a thread. Returns how long the slowest first answer took."""
+    socks, slowest = [], 0.0
+    try:
+        for _ in range(n):
+            t = time.time()
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            data = b""
+            while b'"status":"ok"' not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise RuntimeError("pre-warm: the server closed a connection")
+                data += chunk
+            slowest = max(slowest, time.time() - t)
+            socks.append(s)
+    except socket.timeout:
+        raise RuntimeError(f"pre-warm: connection {len(socks) + 1} of {n} got no answer in 10 s")
+    finally:
+        for s in socks:
+            s.close()
+    return {"connections": n, "slowest_first_answer_ms": round(slowest * 1000, 2)}
+
+
+def run_wrk(mode: str, port: int, n: int, seconds: float, auth: str, targets: str | None,
+            bodies: str | None, workdir: str, tag: str) -> dict:
+    result = os.path.join(workdir, f"wrk-{tag}.json")
+    if os.path.exists(result):
+        os.remove(result)
+    env = dict(os.environ, BENCH_MODE=mode, BENCH_AUTH=auth, BENCH_RESULT=result)
+    if targets:
+        env["BENCH_TARGETS"] = split_targets(targets, n)
+    if bodies:
+        env["BENCH_BODIES"] = bodies
+    dur = f"{max(1, round(seconds))}s"
+    cmd = ["wrk", "-t", str(n), "-c", str(n), "-d", dur, "--timeout", TIMEOUT, "-s", LUA,
+           f"http://127.0.0.1:{port}"]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 120)
+    if p.returncode != 0 or not os.path.exists(result):
+        raise RuntimeError(f"wrk failed ({p.returncode}): {p.stdout[-1500:]} {p.stderr[-1500:]}")
+    with open(result) as f:
+        r = json.load(f)
+    r["wrk_stdout"] = p.stdout
+    ok = [int(x) for x in r["per_conn_ok"]]
+    fail = [int(x) for x in r["per_conn_fail"]]
+    e = r["errors"]
+    r["socket_errors"] = e["connect"] + e["read"] + e["write"] + e["timeout"]
+    r["non_2xx"] = sum(fail)
+    r["failed"] = r["non_2xx"] + r["socket_errors"]
+    answered = [a + b for a, b in zip(ok, fail)]
+    r["stalled_connections"] = [i for i, a in enumerate(answered) if a == 0]
+    r["conn_min"] = min(answered) if answered else 0
+    r["conn_max"] = max(answered) if answered else 0
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    return r
+
+
+def split_targets(path: str, n: int) -> str:
+    """Deals the flow ids of `path` to n files PREFIX.0 .. PREFIX.(n-1): connection i gets lines
+    i, i+n, i+2n, ... so the connections' flows are disjoint and together cover the list.
+    Returns PREFIX."""
+    prefix = f"{path}.split{n}"
+    if not os.path.exists(f"{prefix}.{n - 1}"):
+        with open(path) as f:
+            ids = [line.strip() for line in f if line.strip()]
+        if len(ids) < n:
+            raise RuntimeError(f"{path} has {len(ids)} flow ids, fewer than the {n} connections")
+        for i in range(n):
+            write_lines(f"{prefix}.{i}", ids[i::n])
+    return prefix
+
+
+def cleanup_scratch(port: int, auth: str, flows: list[str]) -> None:
+    """Deletes step_10's snapshot of the scratch flows (a run may stop between POST and DELETE)."""
+    api = seed.Api(port, auth)
+    try:
+        for f in flows:
+            api.call("DELETE", f"/v2/flows/{f}/snapshots/step_10", ok=(204, 404))
+    finally:
+        api.close()
+
+
+def measure(server: Server, mode: str, n: int, auth: str, targets: str | None, bodies: str | None,
+            scratch: list[str], workdir: str, db_label: str) -> dict:
+    tag = f"{db_label}-{mode}-{n}"
+    pre = prewarm(server.port, n + 4) if PREWARM else None
+    if mode == "postdelete":
+        cleanup_scratch(server.port, auth, scratch)
+    warm = None
+    if WARMUP > 0:
+        warm = run_wrk(mode, server.port, n, WARMUP, auth, targets, bodies, workdir, tag + "-warmup")
+        if mode == "postdelete":
+            cleanup_scratch(server.port, auth, scratch)
+    peak_reset = server.reset_peak()
+    sampler = Sampler(server)
+    r = run_wrk(mode, server.port, n, DURATION, auth, targets, bodies, workdir, tag)
+    sampler.stop()
+    hwm_kb = server.kb("VmHWM") if server.alive() else 0
+    r["rss_mb"] = (hwm_kb if peak_reset else sampler.max_rss_kb) / 1024
+    r["rss_source"] = "VmHWM" if peak_reset else "sampled VmRSS"
+    r["sampled_rss_mb"] = sampler.max_rss_kb / 1024
+    r["threads"] = sampler.max_threads
+    r["prewarm"] = pre
+    r["warmup"] = None if warm is None else {
+        "rps": round(warm["rps"]), "failed": warm["failed"], "stalled": warm["stalled_connections"],
+        "statuses": warm["fail_statuses"], "first": warm["first_failures"][:3]}
+    r["server_alive"] = server.alive()
+    r["db"] = db_label
+    r["mode"] = mode
+    r["n"] = n
+    msg = (f"{db_label:5} {mode:10} c={n:3}: {r['rps']:8.0f} req/s  p50 {r['latency_us']['p50'] / 1000:6.2f} ms  "
+           f"p99 {r['latency_us']['p99'] / 1000:7.2f} ms  rss {r['rss_mb']:5.1f} MB  threads {r['threads']}  "
+           f"failed {r['failed']}  conns answered {n - len(r['stalled_connections'])}/{n} "
+           f"(min {r['conn_min']}, max {r['conn_max']} responses)")
+    if warm and (warm["failed"] or warm["stalled_connections"]):
+        msg += f"  [warm-up: failed {warm['failed']}, stalled {len(warm['stalled_connections'])}]"
+    log(msg)
+    for f in r["first_failures"][:3]:
+        log(f"    failure: {f}")
+    if not server.alive():
+        raise RuntimeError(f"the server died during {tag}: {server.log_text()[-3000:]}")
+    return r
+
+
+def size_probe(port: int, auth: str, values: dict) -> str:
+    """One keep-alive connection, sequential GETs of a snapshot with a small value and of one with
+    a value over 1 KB: their median latencies side by side. A gap of ~40 ms points at a response
+    written in two TCP segments with Nagle's algorithm on, the second waiting for the client's
+    delayed ACK."""
+    small = next((k for k, v in values.items() if len(v) < 400), None)
+    big = next((k for k, v in values.items() if len(v) > 1500), None)
+    if not small or not big:
+        return "- size probe: skipped (no suitable snapshot)"
+    api = seed.Api(port, auth)
+    out = []
+    try:
+        for (fid, step), label in ((small, "value < 400 B"), (big, "value > 1500 B")):
+            times = []
+            for _ in range(21):
+                t = time.perf_counter()
+                api.call("GET", f"/v2/flows/{fid}/snapshots/{step}")
+                times.append(time.perf_counter() - t)
+            times.sort()
+            out.append((label, times[len(times) // 2] * 1000))
+    finally:
+        api.close()
+    text = ", ".join(f"{label}: {ms:.2f} ms" for label, ms in out)
+    flag = ""
+    if out[1][1] > 20 * max(out[0][1], 0.5):
+        flag = (" -> **large responses stall**: the response leaves in two writes (tiny_http's "
+                "1 KiB BufWriter) without TCP_NODELAY, so the second waits for the client's delayed ACK")
+    return f"- size probe (one keep-alive connection, sequential GET one snapshot, median of 21): {text}{flag}"
+
+
+def write_lines(path: str, lines: list[str]) -> str:
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def fmt_ms(us: float) -> str:
+    return f"{us / 1000:.2f} ms"
+
+
+def build_report(small: dict, large: dict, meta: dict) -> tuple[str, bool]:
+    """Markdown: the main table, the 1M-database table, targets, details. Returns (text, clean)."""
+    out = []
+    clean = True
+    out.append("# flowsnap benchmark (issue 6)\n")
+    out.append(f"- date: {meta['date']}; commit {meta['commit']} ({meta['binary']}); `benches/run.sh`")
+    out.append(f"- machine: {meta['cpus']} cores ({meta['cpu_model']}), {meta['mem_gb']:.0f} GiB; "
+               f"load average before {meta['load_before']}, after {meta['load_after']}. **Shared machine**: other "
+               f"jobs (Rust builds) ran at the same time, so figures are noisy; wrk runs on the same 2 cores as the server.")
+    out.append(f"- server: `flowsnap serve --workers {WORKERS}`, FLOWSNAP_SYNCHRONOUS=full, FLOWSNAP_LOG_LEVEL=warn; "
+               f"small database: {meta['small_desc']}")
+    out.append(f"- each run: {DURATION:g} s measured after a {WARMUP:g} s warm-up; wrk with one thread per "
+               f"connection (`-t N -c N`), keep-alive; connections pre-warmed one at a time "
+               f"({'on' if PREWARM else 'OFF'}); latency = wrk's, per request; peak RSS = server VmHWM, reset before each run")
+    out.append("")
+    out.append("| scenario | conns | req/s | p50 | p99 | peak RSS | vs /healthz | target | failed | conns answered |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    for n in CONNECTIONS:
+        base = small.get(("healthz", n))
+        for mode in SCENARIOS:
+            r = small.get((mode, n))
+            if not r:
+                continue
+            ratio = r["rps"] / base["rps"] if base else float("nan")
+            target = ""
+            if (mode, n) in RATIO_TARGETS:
+                t = RATIO_TARGETS[(mode, n)]
+                target = f">= {t:.2f}: {'met' if ratio >= t else '**MISSED**'}"
+            out.append(row(r, ratio, target))
+            clean &= r["failed"] == 0 and not r["stalled_connections"]
+    if large:
+        out.append("")
+        out.append(f"Large database: {meta['large_desc']}")
+        out.append("")
+        out.append(f"| scenario ({meta['large_label']} DB) | conns | req/s | p50 | p99 | peak RSS | vs /healthz | vs small DB (req/s) | target | failed | conns answered |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+        for n in CONNECTIONS:
+            base = large.get(("healthz", n))
+            for mode in LARGE_SCENARIOS:
+                r = large.get((mode, n))
+                if not r:
+                    continue
+                ratio = r["rps"] / base["rps"] if base else float("nan")
+                s = small.get((mode, n))
+                vs_small = r["rps"] / s["rps"] if s else float("nan")
+                target = ""
+                if mode != "healthz" and s:
+                    target = f">= {LARGE_TARGET:.2f}: {'met' if vs_small >= LARGE_TARGET else '**MISSED**'}"
+                out.append(row(r, ratio, target, vs_small))
+                clean &= r["failed"] == 0 and not r["stalled_connections"]
+    # targets summary
+    allr = list(small.values()) + list(large.values())
+    peak = max((r["rss_mb"] for r in allr), default=0)
+    failed = sum(r["failed"] for r in allr)
+    stalled = sum(len(r["stalled_connections"]) for r in allr)
+    warm_stalled = sum(len(r["warmup"]["stalled"]) for r in allr if r.get("warmup"))
+    out.append("")
+    out.append("Targets:")
+    for (mode, n), t in RATIO_TARGETS.items():
+        r, b = small.get((mode, n)), small.get(("healthz", n))
+        if r and b:
+            v = r["rps"] / b["rps"]
+            out.append(f"- {TITLES[mode]} @{n} >= {t:.2f} of /healthz: {v:.2f} ({'met' if v >= t else 'MISSED'})")
+    if large:
+        for mode in LARGE_SCENARIOS[1:]:
+            for n in CONNECTIONS:
+                r, s = large.get((mode, n)), small.get((mode, n))
+                if r and s:
+                    v = r["rps"] / s["rps"]
+                    out.append(f"- {meta['large_label']} DB {TITLES[mode]} @{n} within 10% of small (req/s): {v:.2f} ({'met' if v >= LARGE_TARGET else 'MISSED'})")
+    out.append(f"- peak RSS < {RSS_TARGET_MB} MB: {peak:.1f} MB ({'met' if peak < RSS_TARGET_MB else 'MISSED'})")
+    out.append(f"- zero failed requests: {failed} failed ({'met' if failed == 0 else 'MISSED'})")
+    out.append(f"- every connection made progress in every measured run: "
+               f"{'yes' if stalled == 0 else f'NO, {stalled} connection(s) got no answer'}"
+               f" (warm-up runs: {'all progressed' if warm_stalled == 0 else f'{warm_stalled} stalled'})")
+    out.append("")
+    out.append("Details (per run: wrk socket errors connect/read/write/timeout, non-2xx, responses per "
+               "connection min..max, peak server threads, pre-warm slowest first answer):")
+    out.append("")
+    for r in allr:
+        e = r["errors"]
+        d = (f"- {r['db']} {r['mode']} c={r['n']}: socket errors {e['connect']}/{e['read']}/{e['write']}/{e['timeout']}, "
+             f"non-2xx {r['non_2xx']}{' ' + ','.join(r['fail_statuses']) if r['fail_statuses'] else ''}, "
+             f"per connection {r['conn_min']}..{r['conn_max']}, threads {r['threads']}")
+        if r.get("prewarm"):
+            d += f", pre-warm {r['prewarm']['slowest_first_answer_ms']} ms"
+        if r.get("warmup"):
+            w = r["warmup"]
+            d += f", warm-up {w['rps']} req/s failed {w['failed']} stalled {len(w['stalled'])}"
+        if r["first_failures"]:
+            d += f"; first failure: {r['first_failures'][0][:200]}"
+        out.append(d)
+    for line in meta.get("notes", []):
+        out.append(line)
+    return "\n".join(out) + "\n", clean
+
+
+def row(r: dict, ratio: float, target: str, vs_small: float | None = None) -> str:
+    cells = [TITLES[r["mode"]], str(r["n"]), f"{r['rps']:.0f}", fmt_ms(r["latency_us"]["p50"]),
+             fmt_ms(r["latency_us"]["p99"]), f"{r['rss_mb']:.1f} MB", f"{ratio:.2f}"]
+    if vs_small is not None:
+        cells.append(f"{vs_small:.2f}")
+    cells += [target, str(r["failed"]), f"{r['n'] - len(r['stalled_connections'])}/{r['n']}"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def machine_meta() -> dict:
+    cpu_model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    try:
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip() or "?"
+    except OSError:
+        commit = "?"
+    return {"cpus": os.cpu_count(), "cpu_model": cpu_model, "mem_gb": mem_gb, "commit": commit,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def server_log_notes(name: str, server: Server) -> list[str]:
+    text = server.log_text()
+    bad = [l for l in text.splitlines() if re.search(r"\b(WARN|ERROR)\b", l)]
+    if not bad:
+        return [f"- {name} server log: no warning or error"]
+    return [f"- {name} server log: {len(bad)} warning/error lines, first: `{bad[0][:200]}`"]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    global BIN
+    if not os.path.exists(BIN):
+        log(f"no binary at {BIN}: run benches/run.sh (it builds it)")
+        return 1
+    if shutil.which("wrk") is None:
+        log("wrk is not installed: run benches/run.sh (it installs it)")
+        return 1
+    max_conn = max(CONNECTIONS)
+    workdir = tempfile.mkdtemp(prefix="flowsnap-bench-")
+    # Run a private copy: another build may replace target/release/flowsnap while this runs.
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(BIN), datetime.timezone.utc)
+    copy = os.path.join(workdir, "flowsnap")
+    shutil.copy2(BIN, copy)
+    with open(copy, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    BIN = copy
+    log(f"work folder {workdir}; runs of {DURATION:g} s after {WARMUP:g} s warm-up; connections {CONNECTIONS}")
+    meta = machine_meta()
+    meta["binary"] = f"binary built {built:%H:%M:%S} UTC, sha256 {digest}"
+    meta["load_before"] = loadavg()
+    meta["notes"] = []
+    small, large = {}, {}
+    servers = []
+    try:
+        # ---- small database, seeded over HTTP
+        db = os.path.join(workdir, "small.db")
+        server = Server(db, workdir, "small")
+        servers.append(server)
+        rss_start = server.kb("VmRSS") / 1024
+        key = server.first_key()
+        auth = seed.basic_auth("admin@example.com", key)
+        seeded = seed.seed_http(server.port, auth, SMALL_WORKSPACES, SMALL_FLOWS, max_conn, log=log)
+        rss_seeded = server.kb("VmRSS") / 1024
+        meta["notes"].append(f"- small server RSS: {rss_start:.1f} MB idle after start, {rss_seeded:.1f} MB after "
+                             f"the HTTP seeding (before the first measured run)")
+        probe = size_probe(server.port, auth, seeded["values"])
+        log(probe[2:])
+        meta["notes"].append(probe)
+        problems = seed.check_against_server(db, seeded)
+        if problems:
+            raise RuntimeError("the bulk seeder would not write what the server writes:\n" + "\n".join(problems))
+        log("rows written by the server match seed.py's bulk writer")
+        n_snap = SMALL_FLOWS * seed.STEPS + max_conn * (seed.STEPS - 1)
+        meta["small_desc"] = (f"{SMALL_WORKSPACES} workspaces, {SMALL_FLOWS + max_conn} flows of 10 steps, "
+                              f"{n_snap} snapshots of 200 B to 5 KB (log-uniform, mean ~1.5 KB), seeded over HTTP")
+        full = write_lines(os.path.join(workdir, "small-flows.txt"), seeded["full"])
+        scratch = write_lines(os.path.join(workdir, "small-scratch.txt"), seeded["scratch"])
+        bodies = write_lines(os.path.join(workdir, "bodies.txt"), seed.bodies(64, 99))
+        for n in CONNECTIONS:
+            for mode in SCENARIOS:
+                targets = scratch if mode == "postdelete" else (None if mode == "healthz" else full)
+                small[(mode, n)] = measure(server, mode, n, auth, targets, bodies, seeded["scratch"], workdir, "small")
+        code, took = server.stop()
+        meta["notes"].append(f"- small server: SIGTERM -> exit {code} in {took:.1f} s")
+        meta["notes"] += server_log_notes("small", server)
+
+        # ---- large database, seeded straight into SQLite
+        if LARGE:
+            ldb = LARGE_DB or os.path.join(workdir, "large.db")
+            keyfile = ldb + ".bench-key.json"
+            if LARGE_DB and os.path.exists(ldb) and os.path.exists(keyfile):
+                with open(keyfile) as f:
+                    info = json.load(f)
+                log(f"reusing the large database {ldb} ({info['flows']} flows)")
+            else:
+                for suffix in ("", "-wal", "-shm", ".bench-key.json"):
+                    if os.path.exists(ldb + suffix):
+                        os.remove(ldb + suffix)
+                env = server_env()
+                subprocess.run([BIN, "--db", ldb, "migrate"], env=env, check=True, capture_output=True)
+                made = subprocess.run([BIN, "--db", ldb, "user", "create", "--email", "bench@example.com",
+                                       "--tenant-admin"], env=env, check=True, capture_output=True, text=True)
+                user = json.loads(made.stdout)
+                res = seed.seed_sql(ldb, "bench@example.com", LARGE_WORKSPACES, LARGE_FLOWS, log=log)
+                info = {"key": user["api_key"], "flows": LARGE_FLOWS, "snapshots": res["snapshots"],
+                        "flow_ids": res["full"]}
+                with open(keyfile, "w") as f:
+                    json.dump(info, f)
+            lauth = seed.basic_auth("bench@example.com", info["key"])
+            n = info["snapshots"]
+            meta["large_label"] = f"{n / 1e6:g}M-snapshot" if n >= 1e6 else f"{n / 1e3:g}k-snapshot"
+            meta["large_desc"] = (f"{LARGE_WORKSPACES} workspaces, {info['flows']} flows of 10 steps, "
+                                  f"{info['snapshots']} snapshots of 200 B to 5 KB, written straight into SQLite "
+                                  f"({os.path.getsize(ldb) / 2**20:.0f} MiB file); reads and writes spread over every flow")
+            lserver = Server(ldb, workdir, "large")
+            servers.append(lserver)
+            # Sanity: the server reads the bulk-written rows as its own.
+            api = seed.Api(lserver.port, lauth)
+            fid = info["flow_ids"][len(info["flow_ids"]) // 2]
+            _, doc = api.call("GET", f"/v2/flows/{fid}/snapshots")
+            _, fdoc = api.call("GET", f"/v2/flows/{fid}")
+            api.close()
+            if len(doc["data"]) != seed.STEPS or len(fdoc["data"]["attributes"]["graph"]["nodes"]) != seed.STEPS:
+                raise RuntimeError(f"the server does not see the bulk-written flow {fid} as expected")
+            lfull = write_lines(os.path.join(workdir, "large-flows.txt"), info["flow_ids"])
+            for n in CONNECTIONS:
+                for mode in LARGE_SCENARIOS:
+                    targets = None if mode == "healthz" else lfull
+                    large[(mode, n)] = measure(lserver, mode, n, lauth, targets, bodies, [], workdir, "large")
+            code, took = lserver.stop()
+            meta["notes"].append(f"- large server: SIGTERM -> exit {code} in {took:.1f} s")
+            meta["notes"] += server_log_notes("large", lserver)
+    except Exception as e:  # the benchmark could not finish: say why, keep what was measured
+        log(f"ERROR: {e}")
+        for s in servers:
+            s.stop()
+        if small or large:
+            meta["load_after"] = loadavg()
+            meta.setdefault("small_desc", "?")
+            meta.setdefault("large_desc", "?")
+            meta.setdefault("large_label", "large")
+            meta["notes"].append(f"- **the benchmark stopped early**: {str(e)[:500]}")
+            text, _ = build_report(small, large, meta)
+            print(text)
+        log(f"work folder kept for inspection: {workdir}")
+        return 1
+    meta["load_after"] = loadavg()
+    text, clean = build_report(small, large, meta)
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, "w") as f:
+        f.write(text)
+    print()
+    print(text)
+    log(f"table written to {OUT}")
+    if KEEP:
+        log(f"work folder kept: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if not clean:
+        log("SOME REQUESTS FAILED or some connection made no progress: see the table")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

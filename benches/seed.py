@@ -1,0 +1,363 @@
+"""Data set of the benchmark (issue 6): workspaces, flows of ten steps, snapshots of 200 B to 5 KB.
+
+Two ways to put it in a database:
+
+* ``seed_http``: through the API, for the small database (a few hundred flows).
+* ``seed_sql``: straight into SQLite, for the large one (a million snapshots), into a database that
+  ``flowsnap migrate`` created, writing the rows exactly as the server's own code does
+  (src/db/workspaces.rs, flows.rs, snapshots.rs and graph.rs): random 24-hex ids, times in
+  milliseconds, the graph kept as compact JSON with edge ids ``SOURCE:TARGET`` in front of the
+  other edge members, one ``steps`` row per node, one ``snapshots`` row per step with revision 1
+  and a generation taken from ``counters.snapshot_generation``.
+
+``check_against_server`` compares what the server stored for HTTP-seeded rows with what
+``seed_sql`` would have written for the same input, so the two paths cannot drift apart silently.
+
+Only the Python 3.11 standard library is used.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import math
+import os
+import random
+import sqlite3
+import queue
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+STEPS = 10
+MIN_SNAPSHOT = 200
+MAX_SNAPSHOT = 5000  # the server's limit is 5120 bytes of compact JSON
+
+COMMANDS = [
+    "elasticio/http:httpRequestAction@latest",
+    "elasticio/jsonata:jsonataMap@1.0.3",
+    "elasticio/salesforce:lookupObjects@2.4.0",
+    "elasticio/mongodb:upsert@1.1.0",
+    "elasticio/splitter:split@latest",
+    "elasticio/email:send@1.2.1",
+]
+
+
+def compact(value) -> str:
+    """Compact JSON as serde_json writes it (the data here is ASCII, so the texts are equal)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def new_id() -> str:
+    """24 lowercase hex characters, like util::new_id."""
+    return os.urandom(12).hex()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def graph_doc(flow_no: int) -> dict:
+    """The graph a client sends: nodes step_1..step_10 in a chain."""
+    nodes = []
+    for k in range(1, STEPS + 1):
+        nodes.append({
+            "id": f"step_{k}",
+            "command": COMMANDS[(flow_no + k) % len(COMMANDS)],
+            "name": f"Step {k}",
+            "description": f"Step {k} of flow {flow_no}",
+            "fields": {
+                "url": f"https://api.example.com/v1/items/{flow_no}/{k}",
+                "method": "POST" if k % 2 else "GET",
+                "retries": k % 4,
+                "expression": "$.items[status='open'].{\"id\": id, \"total\": price * qty}",
+            },
+        })
+    edges = [{"source": f"step_{k}", "target": f"step_{k + 1}", "config": {"mapper": {"id": "$.id"}}}
+             for k in range(1, STEPS)]
+    return {"nodes": nodes, "edges": edges}
+
+
+def stored_graph(doc: dict) -> str:
+    """The graph text the server stores for `doc` (graph::validate): the members in the order
+    sent, `edges` replaced in place by the edges with `id` first and the sent `id` dropped."""
+    out = {}
+    for k, v in doc.items():
+        if k == "edges":
+            v = [dict([("id", f"{e['source']}:{e['target']}")] +
+                      [(ek, ev) for ek, ev in e.items() if ek != "id"]) for e in v]
+        out[k] = v
+    if "edges" not in out:
+        out["edges"] = []
+    return compact(out)
+
+
+def snapshot_size(rng: random.Random) -> int:
+    """Log-uniform between 200 and 5000 bytes: most snapshots are small, some near the limit."""
+    return int(math.exp(rng.uniform(math.log(MIN_SNAPSHOT), math.log(MAX_SNAPSHOT))))
+
+
+def snapshot_value(size: int, seq: int, rng: random.Random) -> dict:
+    """A plausible step state (a cursor, some ids seen, a few counters) of about `size` bytes."""
+    v = {
+        "cursor": f"2026-11-{1 + seq % 28:02d}T{seq % 24:02d}:{seq % 60:02d}:00.000Z",
+        "seq": seq,
+        "lastId": f"{rng.getrandbits(48):012x}",
+        "page": {"number": seq % 97, "size": 50, "done": seq % 3 == 0},
+        "rate": round(rng.random() * 100, 3),
+        "seen": [],
+    }
+    base = len(compact(v))
+    while base < size - 40:
+        item = f"{rng.getrandbits(64):016x}"
+        v["seen"].append(item)
+        base += len(item) + 3
+    pad = max(0, size - len(compact(v)) - len(',"note":""'))
+    v["note"] = "x" * pad
+    return v
+
+
+def value_pool(n: int, seed: int) -> list[tuple[str, str]]:
+    """`n` compact snapshot texts split around their `seq` number: prefix + str(seq) + suffix.
+    Lets the bulk loader make a million distinct values without a million json.dumps calls."""
+    rng = random.Random(seed)
+    pool = []
+    marker = 987654321987
+    for _ in range(n):
+        text = compact(snapshot_value(snapshot_size(rng), marker, rng))
+        prefix, suffix = text.split(f'"seq":{marker}', 1)
+        pool.append((prefix + '"seq":', suffix))
+    return pool
+
+
+def bodies(n: int, seed: int) -> list[str]:
+    """Snapshot values for the write scenarios, one compact text each."""
+    rng = random.Random(seed)
+    return [compact(snapshot_value(snapshot_size(rng), i, rng)) for i in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP seeding
+
+
+class Api:
+    """One keep-alive connection. `open_pool` opens several one at a time (see below)."""
+
+    def __init__(self, port: int, auth: str, timeout: float = 60.0):
+        self.port = port
+        self.auth = auth
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def call(self, method: str, path: str, body=None, ok=(200, 201, 202, 204)):
+        headers = {"Authorization": self.auth}
+        data = None
+        if body is not None:
+            data = compact(body).encode()
+            headers["Content-Type"] = "application/json"
+        self.conn.request(method, path, body=data, headers=headers)
+        resp = self.conn.getresponse()
+        raw = resp.read()
+        if resp.status not in ok:
+            raise RuntimeError(f"{method} {path} -> {resp.status}: {raw[:300]!r}")
+        return resp.status, (json.loads(raw) if raw else None)
+
+    def close(self):
+        self.conn.close()
+
+
+def basic_auth(email: str, key: str) -> str:
+    return "Basic " + base64.b64encode(f"{email}:{key}".encode()).decode()
+
+
+def open_pool(port: int, auth: str, n: int) -> list[Api]:
+    """Opens `n` connections one at a time, each answered before the next opens: tiny_http 0.12
+    can leave connections that arrive together unread (see benches/README.md)."""
+    pool = []
+    for _ in range(n):
+        a = Api(port, auth)
+        a.call("GET", "/healthz")
+        pool.append(a)
+    return pool
+
+
+def seed_http(port: int, auth: str, n_workspaces: int, n_flows: int, n_scratch: int,
+              seed: int = 6, parallel: int = 8, log=print) -> dict:
+    """Creates the small data set through the API.
+
+    `n_flows` flows get a snapshot on each of their ten steps; `n_scratch` more flows get one on
+    step_1..step_9 only, so that the POST+DELETE scenario has a free step_10 per connection.
+    Returns the ids and the values sent (for check_against_server)."""
+    rng = random.Random(seed)
+    pool = open_pool(port, auth, parallel)
+    free: queue.Queue[Api] = queue.Queue()
+    for a in pool:
+        free.put(a)
+
+    def call(*args):
+        a = free.get()
+        try:
+            return a.call(*args)
+        finally:
+            free.put(a)
+
+    t0 = time.time()
+    workspaces = []
+    for w in range(n_workspaces):
+        _, doc = pool[0].call("POST", "/v2/workspaces", {"data": {"type": "workspace", "attributes": {"name": f"Bench workspace {w + 1}"}}})
+        workspaces.append(doc["data"]["id"])
+
+    total = n_flows + n_scratch
+    graphs = {}
+
+    def make_flow(i: int):
+        g = graph_doc(i)
+        ws = workspaces[i % len(workspaces)]
+        body = {"data": {"type": "flow", "attributes": {
+            "name": f"Bench flow {i + 1}", "description": f"Benchmark flow {i + 1}, ten steps",
+            "type": "ordinary", "graph": g},
+            "relationships": {"workspace": {"data": {"id": ws, "type": "workspace"}}}}}
+        _, doc = call("POST", "/v2/flows", body)
+        return doc["data"]["id"], g
+
+    with ThreadPoolExecutor(parallel) as ex:
+        made = list(ex.map(make_flow, range(total)))
+    flow_ids = [fid for fid, _ in made]
+    for fid, g in made:
+        graphs[fid] = g
+    full, scratch = flow_ids[:n_flows], flow_ids[n_flows:]
+
+    jobs = []
+    for fid in full:
+        jobs += [(fid, k) for k in range(1, STEPS + 1)]
+    for fid in scratch:
+        jobs += [(fid, k) for k in range(1, STEPS)]
+    sizes = [snapshot_size(rng) for _ in jobs]
+    values = {}
+
+    def make_snapshot(job):
+        (fid, k), size, seq = job
+        v = snapshot_value(size, seq, random.Random(seq))
+        call("POST", f"/v2/flows/{fid}/snapshots",
+                   {"data": {"type": "snapshot", "id": f"step_{k}", "attributes": {"snapshot": v}}})
+        return (fid, f"step_{k}"), compact(v)
+
+    with ThreadPoolExecutor(parallel) as ex:
+        for key, text in ex.map(make_snapshot, [(j, s, n) for n, (j, s) in enumerate(zip(jobs, sizes))]):
+            values[key] = text
+    for a in pool:
+        a.close()
+    log(f"seeded over HTTP: {len(workspaces)} workspaces, {total} flows, {len(jobs)} snapshots "
+        f"in {time.time() - t0:.1f} s")
+    return {"workspaces": workspaces, "full": full, "scratch": scratch, "graphs": graphs,
+            "values": values}
+
+
+def check_against_server(db_path: str, seeded: dict, samples: int = 20) -> list[str]:
+    """Compares rows the server wrote with what seed_sql writes for the same input."""
+    problems = []
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        for fid in list(seeded["graphs"])[:samples]:
+            row = con.execute("SELECT pk, graph, nodes_config, type, status, default_mapper_type, cron "
+                              "FROM flows WHERE id = ?", (fid,)).fetchone()
+            if row is None:
+                problems.append(f"flow {fid} missing")
+                continue
+            pk, graph, nodes_config, ftype, status, mapper, cron = row
+            want = stored_graph(seeded["graphs"][fid])
+            if graph != want:
+                problems.append(f"flow {fid}: stored graph differs from seed.stored_graph\n  server: {graph[:200]}\n  seed:   {want[:200]}")
+            if (nodes_config, ftype, status, mapper, cron) != ("{}", "ordinary", "inactive", "jsonata", None):
+                problems.append(f"flow {fid}: columns {(nodes_config, ftype, status, mapper, cron)}")
+            steps = con.execute("SELECT step_id, position FROM steps WHERE flow_pk = ? ORDER BY position", (pk,)).fetchall()
+            if steps != [(f"step_{k}", k - 1) for k in range(1, STEPS + 1)]:
+                problems.append(f"flow {fid}: steps {steps}")
+        for (fid, step), text in list(seeded["values"].items())[:samples * 5]:
+            row = con.execute("SELECT s.value, s.revision FROM snapshots s JOIN flows f ON f.pk = s.flow_pk "
+                              "WHERE f.id = ? AND s.step_id = ?", (fid, step)).fetchone()
+            if row is None or row[0] != text or row[1] != 1:
+                problems.append(f"snapshot {fid}/{step}: stored {str(row)[:120]} != sent {text[:80]}")
+        gen = con.execute("SELECT value FROM counters WHERE name = 'snapshot_generation'").fetchone()[0]
+        n = con.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+        if gen < n:
+            problems.append(f"counters.snapshot_generation {gen} < {n} snapshots")
+    finally:
+        con.close()
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk seeding straight into SQLite
+
+
+def seed_sql(db_path: str, email: str, n_workspaces: int, n_flows: int, seed: int = 7,
+             log=print) -> dict:
+    """Writes `n_flows` flows of ten steps, each step with a snapshot, into a migrated database
+    whose user `email` exists (made by `flowsnap user create`). The user owns every workspace."""
+    t0 = time.time()
+    rng = random.Random(seed)
+    con = sqlite3.connect(db_path, isolation_level=None)
+    con.execute("PRAGMA journal_mode = OFF")  # bulk load; set back to WAL (as the server has it) below
+    con.execute("PRAGMA synchronous = OFF")
+    con.execute("PRAGMA cache_size = -262144")
+    con.execute("PRAGMA foreign_keys = OFF")  # rows are written consistent; checked below
+    user_pk, user_id = con.execute("SELECT pk, id FROM users WHERE email = ?", (email,)).fetchone()
+    contract_pk = con.execute("SELECT pk FROM contracts ORDER BY pk LIMIT 1").fetchone()[0]
+    now = now_ms()
+    start = now - 90 * 86_400_000  # creation times spread over the last 90 days
+
+    con.execute("BEGIN")
+    workspaces = []
+    for w in range(n_workspaces):
+        t = start + w
+        cur = con.execute("INSERT INTO workspaces (id, contract_pk, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                          (new_id(), contract_pk, f"Bench workspace {w + 1}", t, t))
+        ws_pk = cur.lastrowid
+        con.execute("INSERT INTO members (workspace_pk, user_pk, role, added_at) VALUES (?, ?, 'owner', ?)",
+                    (ws_pk, user_pk, t))
+        workspaces.append(ws_pk)
+    con.execute("COMMIT")
+
+    first_pk = (con.execute("SELECT coalesce(max(pk), 0) FROM flows").fetchone()[0]) + 1
+    generation = con.execute("SELECT value FROM counters WHERE name = 'snapshot_generation'").fetchone()[0]
+    pool = value_pool(4096, seed)
+    flow_ids = []
+    batch = 5000
+    step_names = [f"step_{k}" for k in range(1, STEPS + 1)]
+    for b0 in range(0, n_flows, batch):
+        con.execute("BEGIN")
+        flows, steps, snaps = [], [], []
+        for i in range(b0, min(n_flows, b0 + batch)):
+            pk = first_pk + i
+            fid = new_id()
+            flow_ids.append(fid)
+            created = start + int((now - start) * i / max(1, n_flows))
+            flows.append((pk, fid, workspaces[i % n_workspaces], user_id, f"Bench flow {i + 1}",
+                          f"Benchmark flow {i + 1}, ten steps", "ordinary", "inactive", "jsonata",
+                          None, stored_graph(graph_doc(i)), "{}", created, created, None, None))
+            for pos, step in enumerate(step_names):
+                steps.append((pk, step, pos))
+                generation += 1
+                prefix, suffix = pool[rng.randrange(len(pool))]
+                snaps.append((pk, step, prefix + str(generation) + suffix, 1, generation, created))
+        con.executemany("INSERT INTO flows (pk, id, workspace_pk, creator_id, name, description, type, status, "
+                        "default_mapper_type, cron, graph, nodes_config, created_at, updated_at, "
+                        "last_start_time, last_stop_time) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", flows)
+        con.executemany("INSERT INTO steps (flow_pk, step_id, position) VALUES (?,?,?)", steps)
+        con.executemany("INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at) "
+                        "VALUES (?,?,?,?,?,?)", snaps)
+        con.execute("UPDATE counters SET value = ? WHERE name = 'snapshot_generation'", (generation,))
+        con.execute("COMMIT")
+        done = min(n_flows, b0 + batch)
+        if done % 20000 == 0 or done == n_flows:
+            log(f"  bulk seed: {done}/{n_flows} flows, {done * STEPS} snapshots, {time.time() - t0:.0f} s")
+    bad = con.execute("PRAGMA foreign_key_check").fetchmany(5)
+    if bad:
+        raise RuntimeError(f"bulk seed broke a foreign key: {bad}")
+    # No ANALYZE: the server never runs it, so the planner must see what it sees in production.
+    back = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    n_snap = con.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+    con.close()
+    log(f"bulk-seeded {n_flows} flows, {n_snap} snapshots in {time.time() - t0:.0f} s "
+        f"(journal_mode back to {back}, {os.path.getsize(db_path) / 2**20:.0f} MiB)")
+    return {"full": flow_ids, "snapshots": n_snap}
