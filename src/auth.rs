@@ -59,6 +59,8 @@ enum Secret {
 
 struct Entry {
     user_pk: i64,
+    /// Set while one request re-verifies the entry (see `lookup`).
+    renewing: bool,
     /// The stored hash this entry was verified against.
     verified_hash: String,
     at: Instant,
@@ -123,21 +125,20 @@ impl Auth {
         // Fast path: a remembered verification, still matching the stored hash.
         for &kind in &kinds {
             let key = self.cache_key(kind, &email, &secret);
-            let hit = self.cache.lock().ok().and_then(|c| {
-                c.get(&key)
-                    .filter(|e| e.at.elapsed() < self.ttl)
-                    .map(|e| (e.user_pk, e.verified_hash.clone()))
-            });
-            if let Some((pk, verified)) = hit {
-                let user = store.read_one(|c| users::by_pk(c, pk))?;
-                match user {
-                    Some(u) if current_hash(&u, kind) == Some(verified.as_str()) => {
-                        return Ok(principal(&u))
+            let Some((pk, verified, renew)) = self.lookup(&key) else {
+                continue;
+            };
+            let user = store.read_one(|c| users::by_pk(c, pk))?;
+            match user {
+                Some(u) if current_hash(&u, kind) == Some(verified.as_str()) => {
+                    if renew {
+                        self.renew(&key, &secret, &verified);
                     }
-                    _ => {
-                        if let Ok(mut c) = self.cache.lock() {
-                            c.remove(&key);
-                        }
+                    return Ok(principal(&u));
+                }
+                _ => {
+                    if let Ok(mut c) = self.cache.lock() {
+                        c.remove(&key);
                     }
                 }
             }
@@ -176,6 +177,40 @@ impl Auth {
         Ok(principal(&user))
     }
 
+    /// A remembered verification younger than the TTL: (user, verified hash, whether this caller
+    /// should renew it). Past half its age one caller at a time renews it with a fresh argon2
+    /// verification while the others go on using it, so busy credentials never expire all at
+    /// once into a crowd of argon2 checks.
+    fn lookup(&self, key: &[u8; 32]) -> Option<(i64, String, bool)> {
+        let mut cache = self.cache.lock().ok()?;
+        let e = cache.get_mut(key)?;
+        let age = e.at.elapsed();
+        if age >= self.ttl {
+            return None;
+        }
+        let renew = age >= self.ttl / 2 && !e.renewing;
+        if renew {
+            e.renewing = true;
+        }
+        Some((e.user_pk, e.verified_hash.clone(), renew))
+    }
+
+    fn renew(&self, key: &[u8; 32], secret: &str, hash: &str) {
+        // A full gate means others are doing argon2 work: leave the renewal to a later request.
+        let ok = match self.gate.enter() {
+            Some(_permit) => verify_secret(secret, hash),
+            None => false,
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            if let Some(e) = cache.get_mut(key) {
+                e.renewing = false;
+                if ok {
+                    e.at = Instant::now();
+                }
+            }
+        }
+    }
+
     fn remember(&self, key: [u8; 32], user_pk: i64, verified_hash: String) {
         let Ok(mut cache) = self.cache.lock() else {
             return;
@@ -196,6 +231,7 @@ impl Auth {
                 user_pk,
                 verified_hash,
                 at: Instant::now(),
+                renewing: false,
             },
         );
     }

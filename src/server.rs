@@ -54,6 +54,7 @@ pub fn first_start(store: &Store, email: &str) -> Result<Option<(String, String)
 }
 
 pub fn run(config: Config) -> std::result::Result<(), String> {
+    crate::sockets::return_large_allocations();
     if let Some(n) = crate::sockets::raise_open_files_limit() {
         log::debug!("open files limit: {n}");
     }

@@ -283,3 +283,40 @@ fn a_full_database_answers_507_changes_nothing_and_recovers() {
         stored.len()
     );
 }
+
+#[test]
+fn busy_credentials_are_renewed_without_a_crowd_of_argon2_checks() {
+    // Remembered verifications last 2 s here; 32 clients keep one key busy for 5 s. Without
+    // renewal, every expiry sends all of them to argon2 at once and most get 429.
+    let s = Arc::new(Server::start_with(&[("FLOWSNAP_AUTH_CACHE_TTL_SECS", "2")]));
+    s.get("/v2/users/me", &s.admin).expect(200);
+    let until = Instant::now() + Duration::from_secs(5);
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut codes = std::collections::BTreeMap::new();
+                while Instant::now() < until {
+                    *codes
+                        .entry(s.get("/v2/users/me", &s.admin).status)
+                        .or_insert(0) += 1;
+                }
+                codes
+            })
+        })
+        .collect();
+    let mut all = std::collections::BTreeMap::new();
+    for c in clients {
+        for (code, n) in c.join().unwrap() {
+            *all.entry(code).or_insert(0) += n;
+        }
+    }
+    assert_eq!(
+        all.keys().copied().collect::<Vec<u16>>(),
+        [200],
+        "answers: {all:?}"
+    );
+    // After a quiet spell longer than the lifetime, the key is simply verified again.
+    std::thread::sleep(Duration::from_millis(2100));
+    s.get("/v2/users/me", &s.admin).expect(200);
+}
