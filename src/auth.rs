@@ -128,15 +128,20 @@ impl Auth {
             let Some((pk, verified, renew)) = self.lookup(&key) else {
                 continue;
             };
-            let user = store.read_one(|c| users::by_pk(c, pk))?;
-            match user {
-                Some(u) if current_hash(&u, kind) == Some(verified.as_str()) => {
+            let password = kind == Secret::Password;
+            match store.read_one(|c| users::if_hash_is(c, pk, password, &verified))? {
+                Some((id, email, tenant_admin)) => {
                     if renew {
                         self.renew(&key, &secret, &verified);
                     }
-                    return Ok(principal(&u));
+                    return Ok(Principal {
+                        pk,
+                        id,
+                        email,
+                        tenant_admin,
+                    });
                 }
-                _ => {
+                None => {
                     if let Ok(mut c) = self.cache.lock() {
                         c.remove(&key);
                     }

@@ -47,6 +47,26 @@ pub fn by_id(conn: &Connection, id: &str) -> Result<Option<User>> {
     Ok(st.query_row([id], from_row).optional()?)
 }
 
+/// The caller behind a remembered verification, only if its stored API-key hash (or, with
+/// `password`, its password hash) is still `hash`: the one indexed read that makes a rotation or
+/// deletion by any process end the remembered verification. Returns (id, email, tenant_admin).
+pub fn if_hash_is(
+    conn: &Connection,
+    pk: i64,
+    password: bool,
+    hash: &str,
+) -> Result<Option<(String, String, bool)>> {
+    let sql = if password {
+        "SELECT id, email, tenant_admin FROM users WHERE pk = ?1 AND password_hash = ?2"
+    } else {
+        "SELECT id, email, tenant_admin FROM users WHERE pk = ?1 AND api_key_hash = ?2"
+    };
+    let mut st = conn.prepare_cached(sql)?;
+    Ok(st
+        .query_row(params![pk, hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
+}
+
 /// E-mail comparison is case-insensitive (the column is `COLLATE NOCASE`).
 pub fn by_email(conn: &Connection, email: &str) -> Result<Option<User>> {
     let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email = ?1"))?;
