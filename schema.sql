@@ -81,8 +81,10 @@ CREATE TABLE steps (
 CREATE INDEX steps_in_order ON steps (flow_pk, position);
 
 -- A step's persistent JSON value, stored as the compact JSON text the client sent (never a
--- re-encoded float tree). Deleting the step deletes its snapshot.
+-- re-encoded float tree). Deleting the step deletes its snapshot. A rowid table (not WITHOUT
+-- ROWID) so that a value of up to 8 KB sits in its row on an 8 KiB page instead of overflow pages.
 CREATE TABLE snapshots (
+    pk         INTEGER PRIMARY KEY,
     flow_pk    INTEGER NOT NULL,
     step_id    TEXT    NOT NULL,
     value      TEXT    NOT NULL,
@@ -91,9 +93,9 @@ CREATE TABLE snapshots (
     -- repeats for a step, even after a delete and a re-create.
     generation INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
-    PRIMARY KEY (flow_pk, step_id),
+    UNIQUE (flow_pk, step_id),
     FOREIGN KEY (flow_pk, step_id) REFERENCES steps (flow_pk, step_id) ON DELETE CASCADE
-) WITHOUT ROWID;
+);
 
 CREATE TABLE counters (
     name  TEXT    PRIMARY KEY,

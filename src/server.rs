@@ -19,7 +19,6 @@ pub fn store_config(c: &Config) -> StoreConfig {
         path: c.db.clone(),
         synchronous_full: c.synchronous == "full",
         busy_timeout: Duration::from_millis(c.busy_timeout_ms),
-        max_readers: c.workers,
         write_batch_max: c.write_batch_max,
         write_queue_max: c.write_queue_max,
         max_db_bytes: c.max_db_bytes,

@@ -511,6 +511,8 @@ fn migrate_creates_and_records_the_schema_version() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+    let page: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert_eq!(page, 8192, "snapshots fit in their rows on 8 KiB pages");
     // A database from a newer flowsnap is refused, not damaged.
     c.execute_batch("PRAGMA user_version = 99").unwrap();
     drop(c);

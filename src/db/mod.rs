@@ -1,7 +1,7 @@
 //! The store: one SQLite file, a pool of read connections and one writer thread.
 //!
 //! Invariants:
-//! - Reads run on pooled connections in WAL mode, so they never wait for a write.
+//! - Reads run on each worker thread's own connection in WAL mode, so they never wait for a write.
 //! - Every write runs on the single writer thread, inside a `BEGIN IMMEDIATE` transaction that
 //!   checks every rule and applies the change. Concurrent writes are committed together (group
 //!   commit): each job runs inside its own savepoint, so a job whose rule fails is rolled back
@@ -16,8 +16,10 @@ pub mod workspaces;
 
 use crate::error::{Error, Kind, Result};
 use rusqlite::{Connection, OpenFlags};
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -29,7 +31,6 @@ pub struct StoreConfig {
     pub path: PathBuf,
     pub synchronous_full: bool,
     pub busy_timeout: Duration,
-    pub max_readers: usize,
     pub write_batch_max: usize,
     pub write_queue_max: usize,
     /// 0: unlimited. Otherwise the most bytes the database file may hold (PRAGMA max_page_count).
@@ -43,9 +44,17 @@ type Finish = Box<dyn FnOnce(Option<Error>) + Send>;
 /// Called with `None` when the job cannot run at all (the transaction could not begin).
 type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
 
+thread_local! {
+    /// This thread's read connection and the id of the store it belongs to.
+    static READER: RefCell<Option<(u64, Connection)>> = const { RefCell::new(None) };
+}
+
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
 pub struct Store {
+    /// Tells this store's thread-local read connections from another store's.
+    id: u64,
     config: StoreConfig,
-    readers: Mutex<Vec<Connection>>,
     writer: Mutex<Option<SyncSender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -75,6 +84,12 @@ impl Store {
     /// Opens (creating if needed) and migrates the database, then starts the writer thread.
     pub fn open(config: StoreConfig) -> Result<Arc<Store>> {
         let writer_conn = open_connection(&config, false)?;
+        // A new file gets 8 KiB pages (snapshots of up to 5 KB then fit in their rows); the page
+        // size must be chosen before WAL mode and the first table.
+        let pages: i64 = writer_conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        if pages == 0 {
+            writer_conn.execute_batch("PRAGMA page_size = 8192")?;
+        }
         let mode: String = writer_conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             log::warn!(
@@ -94,7 +109,7 @@ impl Store {
             .spawn(move || writer_loop(writer_conn, rx, batch_max))?;
         Ok(Arc::new(Store {
             config,
-            readers: Mutex::new(Vec::new()),
+            id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
         }))
@@ -122,22 +137,28 @@ impl Store {
         self.with_reader(f)
     }
 
+    /// Runs `f` on this thread's read connection to this store, opening it on first use. Each
+    /// worker thread keeps its own, so reads take no lock of ours and the number of read
+    /// connections is the number of worker threads.
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let pooled = self.readers.lock().map_err(|_| poisoned())?.pop();
-        let conn = match pooled {
-            Some(c) => c,
-            None => open_connection(&self.config, true)?,
-        };
-        let result = f(&conn);
-        // A connection left inside a transaction (an error between BEGIN and COMMIT) is dropped.
-        if conn.is_autocommit() {
-            if let Ok(mut pool) = self.readers.lock() {
-                if pool.len() < self.config.max_readers {
-                    pool.push(conn);
-                }
+        READER.with(|cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                // A read inside a read on this thread: give it a connection of its own.
+                return f(&open_connection(&self.config, true)?);
+            };
+            if slot.as_ref().map(|(id, _)| *id) != Some(self.id) {
+                *slot = Some((self.id, open_connection(&self.config, true)?));
             }
-        }
-        result
+            let Some((_, conn)) = slot.as_ref() else {
+                return Err(poisoned());
+            };
+            let result = f(conn);
+            // A connection left inside a transaction (an error between BEGIN and COMMIT) is dropped.
+            if !conn.is_autocommit() {
+                *slot = None;
+            }
+            result
+        })
     }
 
     /// Runs `f` inside the writer's `BEGIN IMMEDIATE` transaction and returns its result once the
