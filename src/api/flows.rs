@@ -15,36 +15,45 @@ use crate::util::{iso_ms, json_str};
 use rouille::Response;
 use serde_json::{json, Map, Value};
 
-pub fn resource(f: &Flow) -> Value {
-    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
-    json!({
-        "id": f.id,
-        "type": "flow",
-        "links": {"self": format!("/v2/flows/{}", f.id)},
-        "attributes": {
-            "name": f.name,
-            "description": f.description,
-            "type": f.flow_type,
-            "status": f.status,
-            "current_status": f.status,
-            "default_mapper_type": f.default_mapper_type,
-            "cron": f.cron,
-            "graph": parse(&f.graph),
-            "nodes_config": parse(&f.nodes_config),
-            "created_at": iso_ms(f.created_at),
-            "updated_at": iso_ms(f.updated_at),
-            "last_start_time": f.last_start_time.map(iso_ms),
-            "last_stop_time": f.last_stop_time.map(iso_ms),
-        },
-        "relationships": {
-            "workspace": {"data": {"id": f.workspace_id, "type": "workspace"}, "links": {"self": format!("/v2/workspaces/{}", f.workspace_id)}},
-            "user": {"data": {"id": f.creator_id, "type": "user"}, "links": {"self": format!("/v2/users/{}", f.creator_id)}},
-        }
-    })
+/// The flow resource as JSON text. The stored graph and nodes_config are JSON text already
+/// (normalized when written) and go into the document as they are, without a parse.
+pub fn resource(f: &Flow) -> String {
+    let opt_time = |t: Option<i64>| {
+        t.map(|t| format!("\"{}\"", iso_ms(t)))
+            .unwrap_or_else(|| "null".into())
+    };
+    let opt_str = |s: &Option<String>| s.as_deref().map(json_str).unwrap_or_else(|| "null".into());
+    // Ids are 24 hex characters and status and type are fixed words: safe inside JSON strings.
+    format!(
+        concat!(
+            r#"{{"id":"{id}","type":"flow","links":{{"self":"/v2/flows/{id}"}},"attributes":{{"#,
+            r#""name":{name},"description":{description},"type":"{flow_type}","status":"{status}","#,
+            r#""current_status":"{status}","default_mapper_type":{mapper},"cron":{cron},"#,
+            r#""graph":{graph},"nodes_config":{nodes_config},"created_at":"{created}","updated_at":"{updated}","#,
+            r#""last_start_time":{started},"last_stop_time":{stopped}}},"relationships":{{"#,
+            r#""workspace":{{"data":{{"id":"{ws}","type":"workspace"}},"links":{{"self":"/v2/workspaces/{ws}"}}}},"#,
+            r#""user":{{"data":{{"id":"{user}","type":"user"}},"links":{{"self":"/v2/users/{user}"}}}}}}}}"#
+        ),
+        id = f.id,
+        name = json_str(&f.name),
+        description = opt_str(&f.description),
+        flow_type = f.flow_type,
+        status = f.status,
+        mapper = json_str(&f.default_mapper_type),
+        cron = opt_str(&f.cron),
+        graph = f.graph,
+        nodes_config = f.nodes_config,
+        created = iso_ms(f.created_at),
+        updated = iso_ms(f.updated_at),
+        started = opt_time(f.last_start_time),
+        stopped = opt_time(f.last_stop_time),
+        ws = f.workspace_id,
+        user = f.creator_id,
+    )
 }
 
 fn single(status: u16, f: &Flow) -> Response {
-    json_response(status, &json!({"data": resource(f), "meta": {}}))
+    raw_json_response(status, format!(r#"{{"data":{},"meta":{{}}}}"#, resource(f)))
 }
 
 const FLOW_TYPES: [&str; 2] = ["ordinary", "long_running"];
@@ -219,7 +228,7 @@ pub fn list(ctx: &Ctx) -> Result<Response> {
         limit: page.size,
     };
     let (flows, total) = ctx.app.store.read(|c| store::list(c, &q))?;
-    Ok(ctx.collection(flows.iter().map(resource).collect(), page, total))
+    Ok(ctx.collection_raw(flows.iter().map(resource).collect(), page, total))
 }
 
 pub fn create(ctx: &Ctx) -> Result<Response> {

@@ -308,6 +308,17 @@ impl Ctx<'_> {
         )
     }
 
+    /// Paged collection document from resources that are JSON text already.
+    pub fn collection_raw(&self, data: Vec<String>, page: Page, total: i64) -> Response {
+        let rest =
+            json!({"meta": page.meta(total), "links": {"self": self.req.raw_url()}}).to_string();
+        // `rest` is `{"meta":...,"links":...}`: splice the data array in front of its members.
+        raw_json_response(
+            200,
+            format!(r#"{{"data":[{}],{}"#, data.join(","), &rest[1..]),
+        )
+    }
+
     /// Reads the JSON request body: size (413), content type (415), syntax (400).
     pub fn body(&self) -> Result<Value> {
         read_json(self.req, self.app.config.max_body_bytes)
