@@ -49,7 +49,7 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 DURATION = env_num("BENCH_DURATION", 2 if QUICK else 10)
 WARMUP = env_num("BENCH_WARMUP", 1 if QUICK else 2)
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "16 64").split()]
-WORKERS = int(env_num("BENCH_WORKERS", 32))
+WORKERS = int(env_num("BENCH_WORKERS", 16))
 SMALL_WORKSPACES = int(env_num("BENCH_SMALL_WORKSPACES", 5))
 SMALL_FLOWS = int(env_num("BENCH_SMALL_FLOWS", 100 if QUICK else 300))
 LARGE_WORKSPACES = int(env_num("BENCH_LARGE_WORKSPACES", 20))

@@ -41,7 +41,7 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:8080]; port 0 picks a free port.
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
-        /// Worker threads handling requests [default: 32].
+        /// Worker threads handling requests [default: 16].
         #[arg(long, value_name = "N")]
         workers: Option<usize>,
     },

@@ -58,7 +58,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             db: PathBuf::from("./flowsnap.db"),
-            workers: 32,
+            workers: 16,
             max_body_bytes: 1024 * 1024,
             max_snapshot_bytes: 5120,
             max_json_depth: 1000,
