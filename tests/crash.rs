@@ -4,8 +4,8 @@
 //! unacknowledged may appear half-written, revisions must count the acknowledged changes, and
 //! `PRAGMA integrity_check` must say `ok`.
 //!
-//! CI runs `FLOWSNAP_CRASH_ROUNDS` (default 10) rounds; a bigger run:
-//! `FLOWSNAP_CRASH_ROUNDS=200 cargo test --release --test crash -- --nocapture`.
+//! CI runs `CRASH_ROUNDS` (default 10) rounds; a bigger run:
+//! `CRASH_ROUNDS=200 cargo test --release --test crash -- --nocapture`.
 
 mod common;
 use common::*;
@@ -156,7 +156,7 @@ fn verify(s: &Server, auth: &str, flow: &str, writer: usize, m: &mut StepModel) 
 
 #[test]
 fn acknowledged_writes_survive_sigkill() {
-    let rounds: usize = std::env::var("FLOWSNAP_CRASH_ROUNDS")
+    let rounds: usize = std::env::var("CRASH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
