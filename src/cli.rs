@@ -119,10 +119,32 @@ pub fn main() -> i32 {
     }
 }
 
+/// Logs go to standard error; a line logged while a request is handled carries its id.
 fn init_logging(level: &str) {
+    use std::io::Write;
     let env = env_logger::Env::default().default_filter_or(format!("flowsnap={level},warn"));
     let _ = env_logger::Builder::from_env(env)
         .target(env_logger::Target::Stderr)
+        .format(|buf, record| {
+            let ts = buf.timestamp_millis();
+            match crate::reqlog::current() {
+                Some(id) => writeln!(
+                    buf,
+                    "[{ts} {} {}] [{}] {}",
+                    record.level(),
+                    record.target(),
+                    crate::reqlog::format(id),
+                    record.args()
+                ),
+                None => writeln!(
+                    buf,
+                    "[{ts} {} {}] {}",
+                    record.level(),
+                    record.target(),
+                    record.args()
+                ),
+            }
+        })
         .try_init();
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod gate;
 pub mod graph;
 pub mod rawjson;
+pub mod reqlog;
 pub mod server;
 pub mod sockets;
 pub mod util;

@@ -120,29 +120,26 @@ fn allowed(r: Route) -> &'static str {
 /// The server's request handler: never panics, always answers JSON, logs one line per request.
 pub fn handle(app: &App, req: &Request) -> Response {
     let n = app.requests.fetch_add(1, Ordering::Relaxed);
-    let rid = format!("{:08x}", n);
+    let _marked = crate::reqlog::enter(Some(n));
+    let rid = crate::reqlog::format(n);
     let started = Instant::now();
     let response = match catch_unwind(AssertUnwindSafe(|| dispatch(app, req))) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             if e.kind == Kind::Internal {
-                log::error!("[{rid}] {} {}: {}", req.method(), req.raw_url(), e.detail);
+                log::error!("{} {}: {}", req.method(), req.raw_url(), e.detail);
             }
             error_response(&e)
         }
         Err(_) => {
-            log::error!(
-                "[{rid}] {} {}: the handler panicked",
-                req.method(),
-                req.raw_url()
-            );
+            log::error!("{} {}: the handler panicked", req.method(), req.raw_url());
             error_response(&Error::internal(format!(
                 "An internal error happened; it has been logged with request id {rid}"
             )))
         }
     };
     log::info!(
-        "[{rid}] {} {} -> {} in {}us",
+        "{} {} -> {} in {}us",
         req.method(),
         req.raw_url(),
         response.status_code,

@@ -169,7 +169,10 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply_tx, reply_rx) = mpsc::sync_channel::<Result<T>>(1);
+        let request = crate::reqlog::current();
         let job: Job = Box::new(move |conn: Option<&Connection>| {
+            // The writer's log lines about this job name the request it serves.
+            let _marked = crate::reqlog::enter(request);
             let result = match conn {
                 Some(conn) => f(conn),
                 None => Err(Error::internal("not run")),
