@@ -76,7 +76,8 @@ fn authorized(ctx: &Ctx, id: &str, perm: Perm) -> Result<Workspace> {
     Ok(w)
 }
 
-/// Runs `f` in a write transaction after loading the workspace and checking `perm` again there.
+/// Runs `f` in a write transaction once the workspace exists (404) and the caller holds `perm`
+/// (403). Bodies are read before, but their errors are reported by `f`, after those checks.
 fn write<T: Send + 'static>(
     ctx: &Ctx,
     id: &str,
@@ -131,13 +132,14 @@ pub fn create(ctx: &Ctx) -> Result<Response> {
 }
 
 pub fn update(ctx: &Ctx, id: &str) -> Result<Response> {
-    authorized(ctx, id, Perm::WorkspaceEdit)?;
-    let doc = parse_write(ctx.body()?, "workspace", Some(id))?;
-    let name = match doc.attributes.get("name") {
-        Some(_) => Some(name_attr(&doc.attributes)?),
-        None => None,
-    };
-    write(ctx, id, Perm::WorkspaceEdit, move |c, w| match name {
+    let input = ctx
+        .body()
+        .and_then(|b| parse_write(b, "workspace", Some(id)))
+        .and_then(|doc| match doc.attributes.get("name") {
+            Some(_) => name_attr(&doc.attributes).map(Some),
+            None => Ok(None),
+        });
+    write(ctx, id, Perm::WorkspaceEdit, move |c, w| match input? {
         Some(n) => store::rename(c, w.pk, &n),
         None => Ok(()),
     })?;
@@ -145,7 +147,6 @@ pub fn update(ctx: &Ctx, id: &str) -> Result<Response> {
 }
 
 pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
-    authorized(ctx, id, Perm::WorkspaceEdit)?;
     write(ctx, id, Perm::WorkspaceEdit, |c, w| store::delete(c, w.pk))?;
     Ok(no_content())
 }
@@ -180,16 +181,20 @@ pub fn member(ctx: &Ctx, id: &str, user_id: &str) -> Result<Response> {
 }
 
 pub fn add_member(ctx: &Ctx, id: &str) -> Result<Response> {
-    authorized(ctx, id, Perm::WorkspaceEdit)?;
-    let doc = parse_write(ctx.body()?, "member", None)?;
-    let user_id = doc.id.ok_or_else(|| {
-        Error::invalid(
-            "/data/id",
-            "`data.id` is required: the id of the user to add",
-        )
-    })?;
-    let role: Role = roles(&doc.attributes)?;
+    let input = ctx
+        .body()
+        .and_then(|b| parse_write(b, "member", None))
+        .and_then(|doc| {
+            let user_id = doc.id.ok_or_else(|| {
+                Error::invalid(
+                    "/data/id",
+                    "`data.id` is required: the id of the user to add",
+                )
+            })?;
+            Ok((user_id, roles(&doc.attributes)?))
+        });
     let (m, ws_id) = write(ctx, id, Perm::WorkspaceEdit, move |c, w| {
+        let (user_id, role): (String, Role) = input?;
         Ok((store::add_member(c, w, &user_id, role)?, w.id.clone()))
     })?;
     Ok(json_response(
@@ -199,12 +204,13 @@ pub fn add_member(ctx: &Ctx, id: &str) -> Result<Response> {
 }
 
 pub fn update_member(ctx: &Ctx, id: &str, user_id: &str) -> Result<Response> {
-    authorized(ctx, id, Perm::WorkspaceEdit)?;
-    let doc = parse_write(ctx.body()?, "member", Some(user_id))?;
-    let role = roles(&doc.attributes)?;
+    let input = ctx
+        .body()
+        .and_then(|b| parse_write(b, "member", Some(user_id)))
+        .and_then(|doc| roles(&doc.attributes));
     let uid = user_id.to_string();
     let (m, ws_id) = write(ctx, id, Perm::WorkspaceEdit, move |c, w| {
-        Ok((store::set_role(c, w, &uid, role)?, w.id.clone()))
+        Ok((store::set_role(c, w, &uid, input?)?, w.id.clone()))
     })?;
     Ok(json_response(
         200,
@@ -213,7 +219,6 @@ pub fn update_member(ctx: &Ctx, id: &str, user_id: &str) -> Result<Response> {
 }
 
 pub fn remove_member(ctx: &Ctx, id: &str, user_id: &str) -> Result<Response> {
-    authorized(ctx, id, Perm::WorkspaceEdit)?;
     let uid = user_id.to_string();
     write(ctx, id, Perm::WorkspaceEdit, move |c, w| {
         store::remove_member(c, w, &uid)
