@@ -100,10 +100,11 @@ fn type_and_id(
     Ok(id)
 }
 
-type RawMap = std::collections::HashMap<String, Box<RawValue>>;
+/// An object's members, each value its JSON text borrowed from the body (no copy, no recursion).
+type RawMap<'a> = std::collections::HashMap<std::borrow::Cow<'a, str>, &'a RawValue>;
 
 /// An object member by member, each value left as its JSON text (no recursion into it).
-fn raw_object(raw: &RawValue, pointer: &str, detail: &str) -> Result<RawMap> {
+fn raw_object<'a>(raw: &'a RawValue, pointer: &str, detail: &str) -> Result<RawMap<'a>> {
     if !raw.get().starts_with('{') {
         return Err(Error::invalid(pointer, detail));
     }
@@ -111,7 +112,7 @@ fn raw_object(raw: &RawValue, pointer: &str, detail: &str) -> Result<RawMap> {
 }
 
 /// A small member (type, id) as a value; a deep or odd one is simply not a string.
-fn small_value(raw: Option<Box<RawValue>>) -> Option<Value> {
+fn small_value(raw: Option<&RawValue>) -> Option<Value> {
     raw.map(|r| serde_json::from_str(r.get()).unwrap_or(Value::Bool(false)))
 }
 
@@ -123,17 +124,17 @@ pub fn parse_snapshot_write(
     url_step: Option<&str>,
     max_depth: usize,
 ) -> Result<(String, String)> {
-    let top: Box<RawValue> = serde_json::from_slice(bytes)
+    let top: &RawValue = serde_json::from_slice(bytes)
         .map_err(|e| Error::bad_request(format!("The request body is not valid JSON: {e}")))?;
     let mut top = raw_object(
-        &top,
+        top,
         "",
         "The body must be a JSON object with a `data` member",
     )?;
     let data = top
         .remove("data")
         .ok_or_else(|| Error::invalid("/data", "`data` is required and must be an object"))?;
-    let mut data = raw_object(&data, "/data", "`data` is required and must be an object")?;
+    let mut data = raw_object(data, "/data", "`data` is required and must be an object")?;
     let id = type_and_id(
         small_value(data.remove("type")),
         small_value(data.remove("id")),
@@ -151,11 +152,9 @@ pub fn parse_snapshot_write(
         }
     };
     let mut attributes = match data.remove("attributes") {
-        Some(a) if a.get() != "null" => raw_object(
-            &a,
-            "/data/attributes",
-            "`data.attributes` must be an object",
-        )?,
+        Some(a) if a.get() != "null" => {
+            raw_object(a, "/data/attributes", "`data.attributes` must be an object")?
+        }
         _ => RawMap::new(),
     };
     let value = attributes.remove("snapshot").ok_or_else(|| {
