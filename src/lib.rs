@@ -2,6 +2,7 @@
 //! by one binary from one SQLite file. See ARCHITECTURE.md for the map of the code.
 
 pub mod access;
+pub mod alloc;
 pub mod api;
 pub mod auth;
 pub mod cli;

@@ -320,3 +320,38 @@ fn busy_credentials_are_renewed_without_a_crowd_of_argon2_checks() {
     std::thread::sleep(Duration::from_millis(2100));
     s.get("/v2/users/me", &s.admin).expect(200);
 }
+
+#[test]
+fn an_absurd_content_length_does_not_bring_the_server_down() {
+    let s = Server::start();
+    for (auth, length) in [
+        (None, "1099511627776"),
+        (Some(s.admin.auth()), "1099511627776"),
+        (None, "18446744073709551615"),
+        (Some(s.admin.auth()), "9223372036854775807"),
+    ] {
+        let mut c = TcpStream::connect(&s.addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let auth_line = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let head = format!(
+            "POST /v2/workspaces HTTP/1.1\r\nHost: x\r\n{auth_line}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{\"data\":"
+        );
+        c.write_all(head.as_bytes()).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = std::io::Read::read(&mut c, &mut buf).unwrap_or(0);
+        if let Some(r) = parse_response(&buf[..n]) {
+            assert!(
+                r.status == 401 || r.status == 413,
+                "{length}: {} {}",
+                r.status,
+                r.text()
+            );
+        }
+        drop(c);
+        // The server is still there and answers.
+        std::thread::sleep(Duration::from_millis(100));
+        s.get("/v2/users/me", &s.admin).expect(200);
+    }
+}
