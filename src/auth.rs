@@ -150,26 +150,23 @@ impl Auth {
         }
         // Slow path: argon2, bounded by the gate.
         let user = store.read_one(|c| users::by_email(c, &email))?;
+        // Every kind of secret costs one verification, against the user's hash or, where there
+        // is none (unknown e-mail, user without a password), the dummy: a refusal takes the same
+        // time whatever the reason.
         let verified = {
-            let _permit = self.gate.enter().ok_or_else(|| {
-                Error::new(
-                    Kind::TooManyRequests,
-                    "Too many credential checks are in progress; retry in a moment (a remembered, \
-                     valid API key is not affected)",
-                )
-            })?;
-            match &user {
-                None => {
-                    for _ in &kinds {
-                        verify_secret(&secret, &self.dummy_hash);
-                    }
-                    None
+            let _permit = self.gate_permit()?;
+            let mut found = None;
+            for &kind in &kinds {
+                let hash = user.as_ref().and_then(|u| current_hash(u, kind));
+                let ok = verify_secret(&secret, hash.unwrap_or(&self.dummy_hash));
+                if let (true, Some(hash), None) = (ok, hash, &found) {
+                    found = Some((kind, hash.to_string()));
                 }
-                Some(u) => kinds.iter().find_map(|&kind| {
-                    let hash = current_hash(u, kind)?;
-                    verify_secret(&secret, hash).then(|| (kind, hash.to_string()))
-                }),
+                if found.is_some() {
+                    break;
+                }
             }
+            found
         };
         let (Some(user), Some((kind, hash))) = (user, verified) else {
             return Err(unauthorized());
@@ -180,6 +177,24 @@ impl Auth {
             log::warn!("could not record last_login: {e}");
         }
         Ok(principal(&user))
+    }
+
+    /// A place at the argon2 gate, or 429.
+    fn gate_permit(&self) -> Result<crate::gate::Permit<'_>> {
+        self.gate.enter().ok_or_else(|| {
+            Error::new(
+                Kind::TooManyRequests,
+                "Too many credential checks are in progress; retry in a moment (a remembered, \
+                 valid API key is not affected)",
+            )
+        })
+    }
+
+    /// Hashes a new secret (API key or password) for a request, within the argon2 gate, so that
+    /// issuing keys in a loop cannot take more CPU than the gate allows.
+    pub fn hash(&self, secret: &str) -> Result<String> {
+        let _permit = self.gate_permit()?;
+        hash_secret(secret)
     }
 
     /// A remembered verification younger than the TTL: (user, verified hash, whether this caller

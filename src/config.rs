@@ -28,6 +28,8 @@ pub struct Config {
     pub default_page_size: usize,
     /// Most nodes one flow graph may have.
     pub max_flow_steps: usize,
+    /// Largest flow graph plus nodes_config, in bytes of JSON text.
+    pub max_flow_bytes: usize,
     /// Most successful credential verifications remembered.
     pub auth_cache_entries: usize,
     /// Seconds a remembered verification stays valid (a key change ends it at once anyway).
@@ -65,6 +67,7 @@ impl Default for Config {
             max_page_size: 100,
             default_page_size: 50,
             max_flow_steps: 1000,
+            max_flow_bytes: 256 * 1024,
             auth_cache_entries: 10_000,
             auth_cache_ttl_secs: 300,
             argon2_max_concurrent: 2,
@@ -91,6 +94,7 @@ const KEYS: &[&str] = &[
     "max_page_size",
     "default_page_size",
     "max_flow_steps",
+    "max_flow_bytes",
     "auth_cache_entries",
     "auth_cache_ttl_secs",
     "argon2_max_concurrent",
@@ -182,6 +186,7 @@ impl Config {
             ("max_page_size", self.max_page_size),
             ("default_page_size", self.default_page_size),
             ("max_flow_steps", self.max_flow_steps),
+            ("max_flow_bytes", self.max_flow_bytes),
             ("auth_cache_entries", self.auth_cache_entries),
             ("argon2_max_concurrent", self.argon2_max_concurrent),
             ("write_batch_max", self.write_batch_max),
@@ -192,8 +197,50 @@ impl Config {
                 return Err(format!("configuration: `{name}` must be at least 1"));
             }
         }
-        if self.workers > 1024 {
-            return Err("configuration: `workers` must be at most 1024".into());
+        // Upper bounds: beyond these a value is a typo, and some would make the start itself fail
+        // (a channel allocated up front, a timeout SQLite refuses, paging arithmetic).
+        let at_most: [(&str, u64, u64); 14] = [
+            ("workers", self.workers as u64, 1024),
+            ("max_body_bytes", self.max_body_bytes as u64, 1 << 30),
+            (
+                "max_snapshot_bytes",
+                self.max_snapshot_bytes as u64,
+                1 << 30,
+            ),
+            ("max_json_depth", self.max_json_depth as u64, 100_000),
+            ("max_page_size", self.max_page_size as u64, 10_000),
+            ("max_flow_steps", self.max_flow_steps as u64, 100_000),
+            (
+                "auth_cache_entries",
+                self.auth_cache_entries as u64,
+                10_000_000,
+            ),
+            (
+                "auth_cache_ttl_secs",
+                self.auth_cache_ttl_secs,
+                86_400 * 365,
+            ),
+            (
+                "argon2_max_concurrent",
+                self.argon2_max_concurrent as u64,
+                1024,
+            ),
+            (
+                "argon2_max_waiting",
+                self.argon2_max_waiting as u64,
+                100_000,
+            ),
+            ("busy_timeout_ms", self.busy_timeout_ms, 600_000),
+            ("write_batch_max", self.write_batch_max as u64, 100_000),
+            ("write_queue_max", self.write_queue_max as u64, 1_000_000),
+            ("max_flow_bytes", self.max_flow_bytes as u64, 1 << 30),
+        ];
+        for (name, v, max) in at_most {
+            if v > max {
+                return Err(format!(
+                    "configuration: `{name}` must be at most {max}, not {v}"
+                ));
+            }
         }
         if self.default_page_size > self.max_page_size {
             return Err(

@@ -1929,3 +1929,46 @@ fn trailing_slash_on_every_flow_path() {
     s.delete(&p, &s.admin).expect(204);
     s.get(&p, &s.admin).expect(404);
 }
+
+#[test]
+fn flow_sizes_are_bounded() {
+    let s = Server::start_with(&[("FLOWSNAP_MAX_FLOW_BYTES", "4096")]);
+    let ws = s.workspace(&s.admin, "Bounded");
+    let f = s.flow(&s.admin, &ws, &["a"]);
+    let before = s.state();
+    let big = serde_json::json!({"blob": "x".repeat(5000)});
+    let r = s.patch(
+        &format!("/v2/flows/{f}"),
+        &s.admin,
+        &serde_json::json!({"data": {"type": "flow", "id": f, "attributes": {"nodes_config": big}}}),
+    );
+    r.expect(413);
+    assert!(r.json()["errors"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("max_flow_bytes"));
+    let r = s.patch(
+        &format!("/v2/flows/{f}"),
+        &s.admin,
+        &serde_json::json!({"data": {"type": "flow", "id": f, "attributes": {"description": "d".repeat(10_001)}}}),
+    );
+    r.expect(400);
+    assert_eq!(
+        r.json()["errors"][0]["source"]["pointer"],
+        "/data/attributes/description"
+    );
+    let r = s.patch(
+        &format!("/v2/flows/{f}"),
+        &s.admin,
+        &serde_json::json!({"data": {"type": "flow", "id": f, "attributes": {"cron": "* ".repeat(200)}}}),
+    );
+    r.expect(400);
+    assert_eq!(before, s.state());
+    // Within the limits, and null, both work.
+    s.patch(
+        &format!("/v2/flows/{f}"),
+        &s.admin,
+        &serde_json::json!({"data": {"type": "flow", "id": f, "attributes": {"description": "d".repeat(10_000), "cron": null}}}),
+    )
+    .expect(200);
+}

@@ -470,6 +470,17 @@ fn configuration_errors_stop_the_start() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Values too large to be meant (some would make the start itself fail) are refused by name.
+    for (var, value) in [
+        ("FLOWSNAP_WRITE_QUEUE_MAX", "9000000000000000000"),
+        ("FLOWSNAP_BUSY_TIMEOUT_MS", "3000000000"),
+        ("FLOWSNAP_MAX_PAGE_SIZE", "9223372036854775807"),
+    ] {
+        let out = run(&[(var, value)], &[]);
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("must be at most"), "{var}: {err}");
+    }
     let file = dir.join("bad.toml");
     std::fs::write(&file, "listen = \"127.0.0.1:0\"\nsynchronus = \"full\"\n").unwrap();
     let out = run(&[], &["--config", file.to_str().unwrap()]);

@@ -7,6 +7,7 @@
 use super::doc::{opt_nullable_str, opt_str, parse_write, relationship_id, req_str, WriteDoc};
 use super::{json_response, no_content, raw_json_response, Ctx};
 use crate::access::{require, Perm};
+use crate::config::Config;
 use crate::db::flows::{self as store, Flow, FlowPatch, ListQuery, NewFlow, Sort};
 use crate::db::{snapshots, workspaces};
 use crate::error::{Error, Result};
@@ -98,20 +99,55 @@ fn nodes_config(attrs: &Map<String, Value>) -> Result<Option<String>> {
     }
 }
 
-fn patch_from(doc: &WriteDoc, max_steps: usize) -> Result<FlowPatch> {
-    let a = &doc.attributes;
-    Ok(FlowPatch {
-        name: flow_name(a)?,
-        description: opt_nullable_str(a, "description")?,
-        flow_type: flow_type(a)?,
-        default_mapper_type: opt_str(a, "default_mapper_type")?,
-        cron: opt_nullable_str(a, "cron")?,
-        graph: flow_graph(a, max_steps)?,
-        nodes_config: nodes_config(a)?,
-    })
+/// A string attribute (absent, null or a string) of at most `max` characters.
+fn bounded<T: AsRef<str>>(v: Option<T>, name: &str, max: usize) -> Result<Option<T>> {
+    if v.as_ref().is_some_and(|s| s.as_ref().chars().count() > max) {
+        return Err(Error::invalid(
+            &format!("/data/attributes/{name}"),
+            format!("`{name}` must be at most {max} characters"),
+        ));
+    }
+    Ok(v)
 }
 
-fn new_flow(doc: &WriteDoc, max_steps: usize) -> Result<NewFlow> {
+fn bounded_nullable(
+    v: Option<Option<String>>,
+    name: &str,
+    max: usize,
+) -> Result<Option<Option<String>>> {
+    match v {
+        Some(Some(s)) => Ok(Some(bounded(Some(s), name, max)?)),
+        other => Ok(other),
+    }
+}
+
+fn patch_from(doc: &WriteDoc, config: &Config) -> Result<FlowPatch> {
+    let a = &doc.attributes;
+    let p = FlowPatch {
+        name: flow_name(a)?,
+        description: bounded_nullable(opt_nullable_str(a, "description")?, "description", 10_000)?,
+        flow_type: flow_type(a)?,
+        default_mapper_type: bounded(
+            opt_str(a, "default_mapper_type")?,
+            "default_mapper_type",
+            255,
+        )?,
+        cron: bounded_nullable(opt_nullable_str(a, "cron")?, "cron", 255)?,
+        graph: flow_graph(a, config.max_flow_steps)?,
+        nodes_config: nodes_config(a)?,
+    };
+    let bytes = p.graph.as_ref().map_or(0, |g| g.json.len())
+        + p.nodes_config.as_ref().map_or(0, String::len);
+    if bytes > config.max_flow_bytes {
+        return Err(Error::too_large(format!(
+            "The flow's graph and nodes_config are {bytes} bytes of JSON; the limit (max_flow_bytes) is {} bytes",
+            config.max_flow_bytes
+        )));
+    }
+    Ok(p)
+}
+
+fn new_flow(doc: &WriteDoc, config: &Config) -> Result<NewFlow> {
     let a = &doc.attributes;
     req_str(a, "name")?;
     req_str(a, "type")?;
@@ -121,7 +157,7 @@ fn new_flow(doc: &WriteDoc, max_steps: usize) -> Result<NewFlow> {
             "`graph` is required: {\"nodes\": [...], \"edges\": [...]}",
         ));
     }
-    let p = patch_from(doc, max_steps)?;
+    let p = patch_from(doc, config)?;
     Ok(NewFlow {
         name: p.name.unwrap_or_default(),
         description: p.description.unwrap_or(None),
@@ -239,7 +275,7 @@ pub fn create(ctx: &Ctx) -> Result<Response> {
             "`relationships.workspace.data.id` is required: the workspace the flow belongs to",
         )
     })?;
-    let input = new_flow(&doc, ctx.app.config.max_flow_steps);
+    let input = new_flow(&doc, &ctx.app.config);
     let who = ctx.who.clone();
     let flow = ctx.app.store.write(move |c| {
         let (ws, role) = workspaces::require(c, &ws_id, who.pk)?;
@@ -251,11 +287,10 @@ pub fn create(ctx: &Ctx) -> Result<Response> {
 }
 
 pub fn update(ctx: &Ctx, id: &str) -> Result<Response> {
-    let max = ctx.app.config.max_flow_steps;
     let input = ctx
         .body()
         .and_then(|b| parse_write(b, "flow", Some(id)))
-        .and_then(|d| patch_from(&d, max));
+        .and_then(|d| patch_from(&d, &ctx.app.config));
     let pk = ctx.who.pk;
     let flow = write(ctx, id, Perm::FlowEdit, move |c, flow| {
         store::update(c, flow, input?)?;

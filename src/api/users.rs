@@ -3,7 +3,6 @@
 
 use super::doc::{parse_write, req_str};
 use super::{json_response, no_content, Ctx};
-use crate::auth::hash_secret;
 use crate::db::users::{self, NewUser, User};
 use crate::error::{Error, Result};
 use crate::util::{iso_ms, new_api_key};
@@ -135,9 +134,9 @@ pub fn create(ctx: &Ctx) -> Result<Response> {
             "`password` must be at least 8 characters and contain a letter, a digit and another symbol",
         ));
     }
-    let password_hash = hash_secret(&password)?;
+    let password_hash = ctx.app.auth.hash(&password)?;
     // The user gets a key nobody knows; it asks for its own with POST /v2/users/{id}/api-key.
-    let api_key_hash = hash_secret(&new_api_key())?;
+    let api_key_hash = ctx.app.auth.hash(&new_api_key())?;
     let u = ctx.app.store.write(move |c| {
         users::insert(
             c,
@@ -175,7 +174,7 @@ pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
 pub fn rotate_key(ctx: &Ctx, id: &str) -> Result<Response> {
     visible_user(ctx, id, "issue an API key for")?;
     let key = new_api_key();
-    let hash = hash_secret(&key)?;
+    let hash = ctx.app.auth.hash(&key)?;
     let id_owned = id.to_string();
     let pk = ctx.app.store.write(move |c| {
         let u = users::by_id(c, &id_owned)?.ok_or_else(|| user_not_found(&id_owned))?;

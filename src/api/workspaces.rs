@@ -119,6 +119,10 @@ pub fn create(ctx: &Ctx) -> Result<Response> {
     let contract = relationship_id(&doc.relationships, "contract")?;
     let owner = ctx.who.pk;
     let w = ctx.app.store.write(move |c| {
+        // The caller may have been deleted since it authenticated.
+        if crate::db::users::by_pk(c, owner)?.is_none() {
+            return Err(crate::auth::unauthorized());
+        }
         if let Some(cid) = contract {
             let (_, id, _) = store::contract(c)?;
             if cid != id {

@@ -152,12 +152,13 @@ impl Store {
             let Some((_, conn)) = slot.as_ref() else {
                 return Err(poisoned());
             };
-            let result = f(conn);
-            // A connection left inside a transaction (an error between BEGIN and COMMIT) is dropped.
-            if !conn.is_autocommit() {
+            let result = catch_unwind(AssertUnwindSafe(|| f(conn)));
+            // A connection left inside a transaction (an error or a panic between BEGIN and
+            // COMMIT) is dropped: a later read on this thread must not see an old snapshot.
+            if result.is_err() || !conn.is_autocommit() {
                 *slot = None;
             }
-            result
+            result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     }
 
