@@ -55,10 +55,12 @@ fn name_attr(attrs: &serde_json::Map<String, Value>) -> Result<String> {
     Ok(name)
 }
 
+/// The workspace document, read once: 404 when it is gone, 403 when the caller may not read it.
 fn single(ctx: &Ctx, status: u16, id: &str) -> Result<Response> {
     let pk = ctx.who.pk;
     let (w, ids) = ctx.app.store.read(|c| {
-        let (w, _) = store::require(c, id, pk)?;
+        let (w, role) = store::require(c, id, pk)?;
+        require(&ctx.who, role, Perm::Read, &w.id)?;
         let ids = store::member_ids(c, w.pk)?;
         Ok((w, ids))
     })?;
@@ -109,7 +111,6 @@ pub fn list(ctx: &Ctx) -> Result<Response> {
 }
 
 pub fn get(ctx: &Ctx, id: &str) -> Result<Response> {
-    authorized(ctx, id, Perm::Read)?;
     single(ctx, 200, id)
 }
 
