@@ -115,10 +115,6 @@ impl Store {
         }))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.config.path
-    }
-
     /// Runs `f` in a read transaction on a pooled connection.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.with_reader(|conn| {
