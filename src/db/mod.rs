@@ -115,7 +115,7 @@ impl Store {
         }))
     }
 
-    /// Runs `f` in a read transaction on a pooled connection.
+    /// Runs `f` in a read transaction on this thread's read connection.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.with_reader(|conn| {
             exec(conn, "BEGIN")?;
@@ -126,7 +126,7 @@ impl Store {
         })
     }
 
-    /// Runs `f`, which must issue a single statement, on a pooled connection without an explicit
+    /// Runs `f`, which must issue a single statement, on this thread's connection without an explicit
     /// transaction: one statement is consistent on its own, and the hot read paths (credential
     /// check, one snapshot) save the BEGIN and COMMIT.
     pub fn read_one<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
