@@ -57,6 +57,25 @@ enum Secret {
     Password,
 }
 
+/// Credentials verified earlier (argon2) and remembered: who they belong to and the stored hash
+/// they were verified against. Not yet proof: the request must confirm that the user's stored
+/// hash is still this one (see `Auth::identify`).
+pub struct Claim {
+    pub user_pk: i64,
+    /// The secret was the password, not the API key.
+    pub password: bool,
+    pub verified_hash: String,
+    key: [u8; 32],
+    /// Set when this request should renew the remembered entry once confirmed.
+    renew_with: Option<String>,
+}
+
+/// The outcome of reading credentials (see `Auth::identify`).
+pub enum Identity {
+    Verified(Principal),
+    Remembered(Claim),
+}
+
 struct Entry {
     user_pk: i64,
     /// Set while one request re-verifies the entry (see `lookup`).
@@ -117,48 +136,124 @@ impl Auth {
         header: Option<&str>,
         allow_password: bool,
     ) -> Result<Principal> {
+        let identity = self.identify(store, header, allow_password)?;
+        self.confirm(store, header, allow_password, identity)
+    }
+
+    /// Who the credentials claim to be, reading the database only when they are not remembered:
+    /// `Verified` after a fresh argon2 verification, `Remembered` (still to be confirmed against
+    /// the stored hash) when they were verified before. A `Remembered` identity must be confirmed
+    /// before anything is answered: by `confirm`, or by the request's own statement or write
+    /// transaction, which then calls `confirmed` or `refuted`. Folding the confirmation into the
+    /// request's own read saves the hot paths a read transaction of their own.
+    pub fn identify(
+        &self,
+        store: &Store,
+        header: Option<&str>,
+        allow_password: bool,
+    ) -> Result<Identity> {
         let (email, secret) = parse_basic(header).ok_or_else(unauthorized)?;
-        let mut kinds = vec![Secret::ApiKey];
-        if allow_password {
-            kinds.push(Secret::Password);
-        }
-        // Fast path: a remembered verification, still matching the stored hash.
-        for &kind in &kinds {
+        let kinds: &[Secret] = if allow_password {
+            &[Secret::ApiKey, Secret::Password]
+        } else {
+            &[Secret::ApiKey]
+        };
+        for &kind in kinds {
             let key = self.cache_key(kind, &email, &secret);
-            let Some((pk, verified, renew)) = self.lookup(&key) else {
-                continue;
-            };
-            let password = kind == Secret::Password;
-            match store.read_one(|c| users::if_hash_is(c, pk, password, &verified))? {
-                Some((id, email, tenant_admin)) => {
-                    if renew {
-                        self.renew(&key, &secret, &verified);
-                    }
-                    return Ok(Principal {
-                        pk,
-                        id,
-                        email,
-                        tenant_admin,
-                    });
-                }
-                None => {
-                    if let Ok(mut c) = self.cache.lock() {
-                        c.remove(&key);
-                    }
-                }
+            if let Some((user_pk, verified_hash, renew)) = self.lookup(&key) {
+                return Ok(Identity::Remembered(Claim {
+                    user_pk,
+                    password: kind == Secret::Password,
+                    verified_hash,
+                    key,
+                    renew_with: renew.then_some(secret),
+                }));
             }
         }
-        // Slow path: argon2, bounded by the gate.
-        let user = store.read_one(|c| users::by_email(c, &email))?;
+        self.verify(store, &email, &secret, kinds)
+            .map(Identity::Verified)
+    }
+
+    /// The caller, confirmed: a `Remembered` identity is checked against the stored hash with
+    /// one indexed read; if the hash changed since (a rotated key, a deleted user), the
+    /// credentials are verified again from scratch.
+    pub fn confirm(
+        &self,
+        store: &Store,
+        header: Option<&str>,
+        allow_password: bool,
+        identity: Identity,
+    ) -> Result<Principal> {
+        let claim = match identity {
+            Identity::Verified(p) => return Ok(p),
+            Identity::Remembered(claim) => claim,
+        };
+        let (pk, password) = (claim.user_pk, claim.password);
+        let found = store.read_one(|c| users::if_hash_is(c, pk, password, &claim.verified_hash))?;
+        match found {
+            Some((id, email, tenant_admin)) => {
+                self.confirmed(&claim);
+                Ok(Principal {
+                    pk,
+                    id,
+                    email,
+                    tenant_admin,
+                })
+            }
+            None => {
+                self.forget(&claim);
+                let (email, secret) = parse_basic(header).ok_or_else(unauthorized)?;
+                let kinds: &[Secret] = if allow_password {
+                    &[Secret::ApiKey, Secret::Password]
+                } else {
+                    &[Secret::ApiKey]
+                };
+                self.verify(store, &email, &secret, kinds)
+            }
+        }
+    }
+
+    /// A `Remembered` identity was confirmed by the request's own read: renews the entry when
+    /// it is due (see `lookup`).
+    pub fn confirmed(&self, claim: &Claim) {
+        if let Some(secret) = &claim.renew_with {
+            self.renew(&claim.key, secret, &claim.verified_hash);
+        }
+    }
+
+    /// A `Remembered` identity was refuted by the request's own read: the stored hash is no
+    /// longer the verified one. Forgets it and gives the 401. (Verifying again from scratch, as
+    /// `confirm` does, cannot succeed on these paths: they accept only API keys, and a key is
+    /// replaced only by a new random one, so the old secret cannot match the new hash.)
+    pub fn refuted(&self, claim: &Claim) -> Error {
+        self.forget(claim);
+        unauthorized()
+    }
+
+    fn forget(&self, claim: &Claim) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.remove(&claim.key);
+        }
+    }
+
+    /// The slow path: argon2, bounded by the gate.
+    fn verify(
+        &self,
+        store: &Store,
+        email: &str,
+        secret: &str,
+        kinds: &[Secret],
+    ) -> Result<Principal> {
+        let user = store.read_one(|c| users::by_email(c, email))?;
         // Every kind of secret costs one verification, against the user's hash or, where there
         // is none (unknown e-mail, user without a password), the dummy: a refusal takes the same
         // time whatever the reason.
         let verified = {
             let _permit = self.gate_permit()?;
             let mut found = None;
-            for &kind in &kinds {
+            for &kind in kinds {
                 let hash = user.as_ref().and_then(|u| current_hash(u, kind));
-                let ok = verify_secret(&secret, hash.unwrap_or(&self.dummy_hash));
+                let ok = verify_secret(secret, hash.unwrap_or(&self.dummy_hash));
                 if let (true, Some(hash), None) = (ok, hash, &found) {
                     found = Some((kind, hash.to_string()));
                 }
@@ -171,7 +266,7 @@ impl Auth {
         let (Some(user), Some((kind, hash))) = (user, verified) else {
             return Err(unauthorized());
         };
-        self.remember(self.cache_key(kind, &email, &secret), user.pk, hash);
+        self.remember(self.cache_key(kind, email, secret), user.pk, hash);
         let pk = user.pk;
         if let Err(e) = store.write(move |c| users::touch_login(c, pk, util::now_ms())) {
             log::warn!("could not record last_login: {e}");

@@ -772,3 +772,97 @@ fn deep_values_are_kept_up_to_the_depth_limit() {
         .contains("1000"));
     assert_eq!(before, s.state());
 }
+
+/// The snapshot paths confirm remembered credentials inside their own read or write (one
+/// statement instead of two). A key rotated by another process must still fail on the very next
+/// request of every kind, with 401 before any 404, and change nothing; the new key works at once,
+/// first verified afresh and then remembered.
+#[test]
+fn a_rotated_key_is_refused_at_once_on_every_snapshot_path() {
+    let (s, owner, ws, f) = setup();
+    let dev = s.user("dev@example.com");
+    s.add_member(&owner, &ws, &dev, "integrator");
+    let base = snaps(&f);
+    let one = format!("{base}/s1");
+    s.post(&base, &owner, &snapshot_doc("s1", json!({"v": 1})))
+        .expect(201);
+    // Remembered: each path has been answered with this key.
+    s.get(&one, &dev).expect(200);
+    s.patch(&one, &dev, &snapshot_doc("s1", json!({"v": 2})))
+        .expect(200);
+    s.post(&base, &dev, &snapshot_doc("s2", json!(2)))
+        .expect(201);
+    s.delete(&format!("{base}/s2"), &dev).expect(204);
+
+    let out = s.cli(&["user", "rotate-key", "--email", "dev@example.com"], None);
+    assert!(out.status.success(), "cli rotate-key");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let before = s.state();
+    let refusals = [
+        ("GET one", s.get(&one, &dev)),
+        (
+            "PATCH",
+            s.patch(&one, &dev, &snapshot_doc("s1", json!({"v": 3}))),
+        ),
+        ("POST", s.post(&base, &dev, &snapshot_doc("s2", json!(3)))),
+        ("DELETE", s.delete(&one, &dev)),
+        (
+            "GET a malformed flow id",
+            s.get("/v2/flows/not-an-id/snapshots/s1", &dev),
+        ),
+        (
+            "POST to a malformed flow id",
+            s.post(
+                "/v2/flows/not-an-id/snapshots",
+                &dev,
+                &snapshot_doc("s2", json!(3)),
+            ),
+        ),
+        (
+            "GET an unknown flow",
+            s.get("/v2/flows/0123456789abcdef01234567/snapshots/s1", &dev),
+        ),
+        (
+            "PUT (a wrong method)",
+            s.send("PUT", &one, &dev, &snapshot_doc("s1", json!(3))),
+        ),
+        ("GET the list", s.get(&base, &dev)),
+    ];
+    for (what, r) in &refusals {
+        assert_eq!(r.status, 401, "{what} with the rotated key: {}", r.text());
+        assert_error_doc(r, 401);
+    }
+    assert_eq!(before, s.state(), "a refused request changed nothing");
+
+    let dev = User {
+        key: v["api_key"].as_str().unwrap_or("").to_string(),
+        ..dev
+    };
+    // First use of the new key on a write (verified afresh), then remembered.
+    for n in 4..6 {
+        let r = s.patch(&one, &dev, &snapshot_doc("s1", json!({ "v": n })));
+        r.expect(200);
+        assert_eq!(
+            r.json()["data"]["attributes"]["snapshot"],
+            json!({ "v": n })
+        );
+    }
+    assert_eq!(
+        s.get(&one, &dev).json()["data"]["attributes"]["snapshot"],
+        json!({"v": 5})
+    );
+
+    // A deleted user's remembered key is refused the same way, on a read and on a write.
+    let gone = s.user("gone@example.com");
+    s.add_member(&owner, &ws, &gone, "integrator");
+    s.get(&one, &gone).expect(200);
+    s.patch(&one, &gone, &snapshot_doc("s1", json!(6)))
+        .expect(200);
+    s.delete(&format!("/v2/users/{}", gone.id), &s.admin)
+        .expect(204);
+    let before = s.state();
+    s.get(&one, &gone).expect(401);
+    s.patch(&one, &gone, &snapshot_doc("s1", json!(7)))
+        .expect(401);
+    assert_eq!(before, s.state(), "a refused request changed nothing");
+}

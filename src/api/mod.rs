@@ -46,11 +46,13 @@ impl App {
     }
 }
 
-/// One request being handled: the app, the request, the authenticated caller, the query.
-pub struct Ctx<'a> {
+/// One request being handled: the app, the request, the caller, the query. The caller is a
+/// confirmed `Principal`, except on the snapshot paths that confirm remembered credentials in
+/// their own statement or transaction (`W = Identity`, see `auth::Auth::identify`).
+pub struct Ctx<'a, W = Principal> {
     pub app: &'a App,
     pub req: &'a Request,
-    pub who: Principal,
+    pub who: W,
     query: Vec<(String, String)>,
 }
 
@@ -166,9 +168,36 @@ fn dispatch(app: &App, req: &Request) -> Result<Response> {
         _ => {}
     }
     let allow_password = matches!(route, Some(Route::UserApiKey(_))) && method == "POST";
+    let header = req.header("Authorization");
+    let identity = app.auth.identify(&app.store, header, allow_password)?;
+    // The hot snapshot paths confirm remembered credentials in their own read or write.
+    if let Some(Route::Snapshot(fid, sid)) = route {
+        if matches!(method, "GET" | "PATCH" | "DELETE") {
+            let ctx = Ctx {
+                app,
+                req,
+                who: identity,
+                query: Vec::new(),
+            };
+            return match method {
+                "GET" => snapshots::get(&ctx, fid, sid),
+                "PATCH" => snapshots::update(&ctx, fid, sid),
+                _ => snapshots::delete(&ctx, fid, sid),
+            };
+        }
+    }
+    if let (Some(Route::Snapshots(fid)), "POST") = (route, method) {
+        let ctx = Ctx {
+            app,
+            req,
+            who: identity,
+            query: Vec::new(),
+        };
+        return snapshots::create(&ctx, fid);
+    }
     let who = app
         .auth
-        .authenticate(&app.store, req.header("Authorization"), allow_password)?;
+        .confirm(&app.store, header, allow_password, identity)?;
     let Some(route) = route else {
         return Err(Error::not_found(format!(
             "No resource at {path}; see GET /v2/openapi.json for the paths this server has"
@@ -208,10 +237,6 @@ fn dispatch(app: &App, req: &Request) -> Result<Response> {
         (FlowStart(id), "POST") => flows::start(&ctx, id),
         (FlowStop(id), "POST") => flows::stop(&ctx, id),
         (Snapshots(fid), "GET") => snapshots::list(&ctx, fid),
-        (Snapshots(fid), "POST") => snapshots::create(&ctx, fid),
-        (Snapshot(fid, sid), "GET") => snapshots::get(&ctx, fid, sid),
-        (Snapshot(fid, sid), "PATCH") => snapshots::update(&ctx, fid, sid),
-        (Snapshot(fid, sid), "DELETE") => snapshots::delete(&ctx, fid, sid),
         (Task(fid, sid), "GET") => flows::task_step(&ctx, fid, sid),
         (r, _) => Err(method_not_allowed(allowed(r))),
     }
@@ -258,7 +283,7 @@ impl Page {
     }
 }
 
-impl Ctx<'_> {
+impl<W> Ctx<'_, W> {
     /// The last value of a query parameter (percent-decoded).
     pub fn param(&self, name: &str) -> Option<&str> {
         self.query

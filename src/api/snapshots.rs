@@ -11,9 +11,11 @@
 
 use super::doc::parse_snapshot_write;
 use super::{raw_json_response, Ctx};
-use crate::access::{require, Perm};
+use crate::access::{require, Perm, Principal};
+use crate::auth::{unauthorized, Identity};
 use crate::db::flows;
 use crate::db::snapshots::{self as store, Precondition, Snapshot};
+use crate::db::users;
 use crate::error::{Error, Result};
 use crate::util::{is_id, json_str};
 use rouille::Response;
@@ -41,13 +43,13 @@ fn flow_not_found(id: &str) -> Error {
 
 /// The step id and value of a write document: `data.attributes.snapshot` as compact JSON text,
 /// exactly as written.
-fn value_of(ctx: &Ctx, url_step: Option<&str>) -> Result<(String, String)> {
+fn value_of<W>(ctx: &Ctx<W>, url_step: Option<&str>) -> Result<(String, String)> {
     let bytes = ctx.body_bytes()?;
     parse_snapshot_write(&bytes, url_step, ctx.app.config.max_json_depth)
 }
 
 /// `If-Match` / `If-None-Match: *` as a precondition.
-fn precondition(ctx: &Ctx) -> Precondition {
+fn precondition<W>(ctx: &Ctx<W>) -> Precondition {
     if let Some(v) = ctx.header("If-Match") {
         return Precondition::IfMatch(
             v.split(',')
@@ -90,88 +92,178 @@ pub fn list(ctx: &Ctx, flow_id: &str) -> Result<Response> {
     Ok(raw_json_response(200, body))
 }
 
-pub fn get(ctx: &Ctx, flow_id: &str, step_id: &str) -> Result<Response> {
-    if !is_id(flow_id) {
-        return Err(flow_not_found(flow_id));
+/// A snapshot request whose caller may still have to be confirmed (see `auth::Auth::identify`).
+type IdCtx<'a> = Ctx<'a, Identity>;
+
+/// The caller as the store reads it: user pk and, for remembered credentials, the API-key hash
+/// that the request's own statement must still find.
+fn caller(who: &Identity) -> (i64, Option<String>) {
+    match who {
+        Identity::Verified(p) => (p.pk, None),
+        Identity::Remembered(c) => {
+            debug_assert!(!c.password, "snapshot paths accept API keys only");
+            (c.user_pk, Some(c.verified_hash.clone()))
+        }
     }
-    let (head, found) = ctx
+}
+
+/// Settles remembered credentials once the request's own read or write has run: `refuted`
+/// (the caller was not found with that hash) forgets them and answers 401; otherwise they were
+/// confirmed and are renewed if due.
+fn settle<T>(ctx: &IdCtx, refuted: bool, result: Result<T>) -> Result<T> {
+    if let Identity::Remembered(claim) = &ctx.who {
+        if refuted {
+            return Err(ctx.app.auth.refuted(claim));
+        }
+        ctx.app.auth.confirmed(claim);
+    }
+    result
+}
+
+/// The 404 of a malformed flow id, after the caller is confirmed (401 comes first).
+fn malformed_flow_id(ctx: &IdCtx, flow_id: &str) -> Result<Response> {
+    let (pk, hash) = caller(&ctx.who);
+    let found = match &hash {
+        None => true,
+        Some(h) => ctx
+            .app
+            .store
+            .read_one(|c| users::if_hash_is(c, pk, false, h))?
+            .is_some(),
+    };
+    settle(ctx, !found, Err(flow_not_found(flow_id)))
+}
+
+pub fn get(ctx: &IdCtx, flow_id: &str, step_id: &str) -> Result<Response> {
+    if !is_id(flow_id) {
+        return malformed_flow_id(ctx, flow_id);
+    }
+    let (pk, hash) = caller(&ctx.who);
+    let found = ctx
         .app
         .store
-        .read_one(|c| store::lookup(c, flow_id, ctx.who.pk, step_id))?;
-    require(&ctx.who, head.role, Perm::Read, &head.workspace_id)?;
+        .read_one(|c| store::lookup(c, flow_id, pk, hash.as_deref(), step_id))?;
+    let Some((who, found)) = found else {
+        return settle(ctx, true, Err(unauthorized()));
+    };
+    let (head, found) = settle(ctx, false, found)?;
+    require(&who, head.role, Perm::Read, &head.workspace_id)?;
     Ok(single(200, flow_id, &store::found(found, step_id)?))
 }
 
-/// Runs a snapshot write: flow 404, membership and `workspaces.flow.edit` 403, then `f`.
+/// Runs a snapshot write: the caller (401), the flow 404, membership and
+/// `workspaces.flow.edit` 403, then `f`.
 fn write<T: Send + 'static>(
-    ctx: &Ctx,
+    ctx: &IdCtx,
     flow_id: &str,
     f: impl FnOnce(&rusqlite::Connection, &flows::FlowHead) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    if !is_id(flow_id) {
-        return Err(flow_not_found(flow_id));
-    }
-    let (who, fid) = (ctx.who.clone(), flow_id.to_string());
+) -> Result<Option<T>> {
+    let ((pk, hash), fid) = (caller(&ctx.who), flow_id.to_string());
+    let known = match &ctx.who {
+        Identity::Verified(p) => Some(p.clone()),
+        Identity::Remembered(_) => None,
+    };
     ctx.app.store.write(move |c| {
+        let who = match (known, hash) {
+            (Some(p), _) => p,
+            (None, Some(h)) => match users::if_hash_is(c, pk, false, &h)? {
+                Some((id, email, tenant_admin)) => Principal {
+                    pk,
+                    id,
+                    email,
+                    tenant_admin,
+                },
+                None => return Ok(None),
+            },
+            (None, None) => return Ok(None),
+        };
         let head = flows::head(c, &fid, who.pk)?;
         require(&who, head.role, Perm::FlowEdit, &head.workspace_id)?;
-        f(c, &head)
+        f(c, &head).map(Some)
     })
 }
 
-/// Like `write`, for a step named in the URL: the flow, the caller's role and the step's snapshot
-/// are read in one statement, and `f` gets the step's state.
+/// Like `write`, for a step named in the URL: the caller, the flow, the caller's role and the
+/// step's snapshot are read in one statement, and `f` gets the step's state. `Ok(None)`: the
+/// caller was not confirmed.
 fn write_step<T: Send + 'static>(
-    ctx: &Ctx,
+    ctx: &IdCtx,
     flow_id: &str,
     step_id: &str,
     f: impl FnOnce(&rusqlite::Connection, &flows::FlowHead, Option<Option<Snapshot>>) -> Result<T>
         + Send
         + 'static,
-) -> Result<T> {
-    if !is_id(flow_id) {
-        return Err(flow_not_found(flow_id));
-    }
-    let (who, fid, step) = (ctx.who.clone(), flow_id.to_string(), step_id.to_string());
+) -> Result<Option<T>> {
+    let ((pk, hash), fid, step) = (caller(&ctx.who), flow_id.to_string(), step_id.to_string());
     ctx.app.store.write(move |c| {
-        let (head, current) = store::lookup(c, &fid, who.pk, &step)?;
+        let Some((who, found)) = store::lookup(c, &fid, pk, hash.as_deref(), &step)? else {
+            return Ok(None);
+        };
+        let (head, current) = found?;
         require(&who, head.role, Perm::FlowEdit, &head.workspace_id)?;
-        f(c, &head, current)
+        f(c, &head, current).map(Some)
     })
 }
 
-pub fn create(ctx: &Ctx, flow_id: &str) -> Result<Response> {
+/// The answer of a write: 401 when the caller was not confirmed, else the write's own.
+fn settled<T>(ctx: &IdCtx, result: Result<Option<T>>) -> Result<T> {
+    match result {
+        Ok(None) => settle(ctx, true, Err(unauthorized())),
+        Ok(Some(v)) => settle(ctx, false, Ok(v)),
+        Err(e) => settle(ctx, false, Err(e)),
+    }
+}
+
+pub fn create(ctx: &IdCtx, flow_id: &str) -> Result<Response> {
+    if !is_id(flow_id) {
+        return malformed_flow_id(ctx, flow_id);
+    }
     let input = value_of(ctx, None);
     let (pre, max, fid) = (
         precondition(ctx),
         ctx.app.config.max_snapshot_bytes,
         flow_id.to_string(),
     );
-    let s = write(ctx, flow_id, move |c, head| {
-        let (step, value) = input?;
-        store::create(c, head, &fid, &step, value, &pre, max)
-    })?;
+    let s = settled(
+        ctx,
+        write(ctx, flow_id, move |c, head| {
+            let (step, value) = input?;
+            store::create(c, head, &fid, &step, value, &pre, max)
+        }),
+    )?;
     Ok(single(201, flow_id, &s))
 }
 
-pub fn update(ctx: &Ctx, flow_id: &str, step_id: &str) -> Result<Response> {
+pub fn update(ctx: &IdCtx, flow_id: &str, step_id: &str) -> Result<Response> {
+    if !is_id(flow_id) {
+        return malformed_flow_id(ctx, flow_id);
+    }
     let input = value_of(ctx, Some(step_id));
     let (pre, max, fid) = (
         precondition(ctx),
         ctx.app.config.max_snapshot_bytes,
         flow_id.to_string(),
     );
-    let s = write_step(ctx, flow_id, step_id, move |c, head, current| {
-        let (step, value) = input?;
-        store::update(c, head, &fid, &step, current, value, &pre, max)
-    })?;
+    let s = settled(
+        ctx,
+        write_step(ctx, flow_id, step_id, move |c, head, current| {
+            let (step, value) = input?;
+            store::update(c, head, &fid, &step, current, value, &pre, max)
+        }),
+    )?;
     Ok(single(200, flow_id, &s))
 }
 
-pub fn delete(ctx: &Ctx, flow_id: &str, step_id: &str) -> Result<Response> {
+pub fn delete(ctx: &IdCtx, flow_id: &str, step_id: &str) -> Result<Response> {
+    if !is_id(flow_id) {
+        return malformed_flow_id(ctx, flow_id);
+    }
     let (pre, fid, step) = (precondition(ctx), flow_id.to_string(), step_id.to_string());
-    write_step(ctx, flow_id, step_id, move |c, head, current| {
-        store::delete(c, head, &fid, &step, current, &pre)
-    })?;
+    settled(
+        ctx,
+        write_step(ctx, flow_id, step_id, move |c, head, current| {
+            store::delete(c, head, &fid, &step, current, &pre)
+        }),
+    )?;
     Ok(super::no_content())
 }

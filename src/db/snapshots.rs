@@ -1,6 +1,7 @@
 //! The `snapshots` table and the rules of section 6, each checked inside the caller's write
 //! transaction in the order the spec lists them.
 
+use crate::access::Principal;
 use crate::db::flows::FlowHead;
 use crate::error::{Error, Result};
 use crate::util;
@@ -93,47 +94,73 @@ fn running(flow_id: &str) -> Error {
     ))
 }
 
-/// The flow (with the caller's role) and the step's snapshot, in one statement: the hot read path.
-/// `Err` 404 when the flow does not exist; then as `step_snapshot`.
+/// The caller, the flow (with the caller's role) and the step's snapshot, in one statement: the
+/// hot path of every request naming a snapshot.
+///
+/// The caller is read by `user_pk`; with `api_key_hash`, only while that is still the user's
+/// stored API-key hash (a remembered verification, confirmed by this same read). `Ok(None)`: no
+/// such caller (the key was rotated or the user deleted). Otherwise the caller and `Err` 404 when
+/// the flow does not exist, or the flow head and the step's state as `step_snapshot` gives it.
 pub fn lookup(
     conn: &Connection,
     flow_id: &str,
     user_pk: i64,
+    api_key_hash: Option<&str>,
     step_id: &str,
-) -> Result<(FlowHead, Option<Option<Snapshot>>)> {
+) -> Result<Option<(Principal, Result<(FlowHead, Option<Option<Snapshot>>)>)>> {
+    // The step's row is read only when there is no snapshot: a snapshot implies its step (the
+    // foreign key), and one B-tree lookup fewer matters on a database larger than memory.
     let mut st = conn.prepare_cached(
-        "SELECT f.pk, w.id, f.status, m.role, st.step_id IS NOT NULL, s.value, s.revision, s.generation
-         FROM flows f JOIN workspaces w ON w.pk = f.workspace_pk
-         LEFT JOIN members m ON m.workspace_pk = f.workspace_pk AND m.user_pk = ?2
-         LEFT JOIN steps st ON st.flow_pk = f.pk AND st.step_id = ?3
+        "SELECT u.id, u.email, u.tenant_admin, f.pk, w.id, f.status, m.role,
+                CASE WHEN s.value IS NOT NULL THEN 1
+                     ELSE EXISTS (SELECT 1 FROM steps st WHERE st.flow_pk = f.pk AND st.step_id = ?3)
+                END,
+                s.value, s.revision, s.generation
+         FROM users u
+         LEFT JOIN flows f ON f.id = ?1
+         LEFT JOIN workspaces w ON w.pk = f.workspace_pk
+         LEFT JOIN members m ON m.workspace_pk = f.workspace_pk AND m.user_pk = u.pk
          LEFT JOIN snapshots s ON s.flow_pk = f.pk AND s.step_id = ?3
-         WHERE f.id = ?1",
+         WHERE u.pk = ?2 AND (?4 IS NULL OR u.api_key_hash = ?4)",
     )?;
-    st.query_row(params![flow_id, user_pk, step_id], |r| {
-        let status: String = r.get(2)?;
-        let role: Option<String> = r.get(3)?;
-        let head = FlowHead {
-            pk: r.get(0)?,
-            workspace_id: r.get(1)?,
-            running: status == "active",
-            role: role.as_deref().and_then(crate::access::Role::parse),
-        };
-        let step_exists: bool = r.get(4)?;
-        let value: Option<String> = r.get(5)?;
-        let snap = match (step_exists, value) {
-            (false, _) => None,
-            (true, None) => Some(None),
-            (true, Some(value)) => Some(Some(Snapshot {
-                step_id: step_id.to_string(),
-                value,
-                revision: r.get(6)?,
-                generation: r.get(7)?,
-            })),
-        };
-        Ok((head, snap))
-    })
-    .optional()?
-    .ok_or_else(|| Error::not_found(format!("Flow {flow_id} not found")))
+    let row = st
+        .query_row(params![flow_id, user_pk, step_id, api_key_hash], |r| {
+            let who = Principal {
+                pk: user_pk,
+                id: r.get(0)?,
+                email: r.get(1)?,
+                tenant_admin: r.get(2)?,
+            };
+            let Some(pk) = r.get::<_, Option<i64>>(3)? else {
+                return Ok((who, None));
+            };
+            let status: String = r.get(5)?;
+            let role: Option<String> = r.get(6)?;
+            let head = FlowHead {
+                pk,
+                workspace_id: r.get(4)?,
+                running: status == "active",
+                role: role.as_deref().and_then(crate::access::Role::parse),
+            };
+            let step_exists: bool = r.get(7)?;
+            let value: Option<String> = r.get(8)?;
+            let snap = match (step_exists, value) {
+                (false, _) => None,
+                (true, None) => Some(None),
+                (true, Some(value)) => Some(Some(Snapshot {
+                    step_id: step_id.to_string(),
+                    value,
+                    revision: r.get(9)?,
+                    generation: r.get(10)?,
+                })),
+            };
+            Ok((who, Some((head, snap))))
+        })
+        .optional()?;
+    Ok(row.map(|(who, found)| {
+        let found = found.ok_or_else(|| Error::not_found(format!("Flow {flow_id} not found")));
+        (who, found)
+    }))
 }
 
 /// The 404 for a missing step or snapshot, from a `step_snapshot` or `lookup` answer.
