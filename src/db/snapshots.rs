@@ -94,6 +94,10 @@ fn running(flow_id: &str) -> Error {
     ))
 }
 
+/// A flow head and a step's state: `None` when the step is not in the flow, `Some(None)` when it
+/// is but has no snapshot.
+pub type Found = (FlowHead, Option<Option<Snapshot>>);
+
 /// The caller, the flow (with the caller's role) and the step's snapshot, in one statement: the
 /// hot path of every request naming a snapshot.
 ///
@@ -107,7 +111,7 @@ pub fn lookup(
     user_pk: i64,
     api_key_hash: Option<&str>,
     step_id: &str,
-) -> Result<Option<(Principal, Result<(FlowHead, Option<Option<Snapshot>>)>)>> {
+) -> Result<Option<(Principal, Result<Found>)>> {
     // The step's row is read only when there is no snapshot: a snapshot implies its step (the
     // foreign key), and one B-tree lookup fewer matters on a database larger than memory.
     let mut st = conn.prepare_cached(
