@@ -1,7 +1,7 @@
 -- flowsnap schema, version 1.
 --
 -- Applied once by the migration step (src/db/migrate.rs), which then sets PRAGMA user_version.
--- Later versions append migrations; this file is the state a fresh database starts from.
+-- Later versions append migrations in src/db/migrate.rs (version 2: the index flows_head).
 --
 -- Every table has an integer primary key `pk` used for joins and foreign keys, and (where the API
 -- shows one) a public `id`: 24 lowercase hex characters, random. Times are milliseconds since the

@@ -44,6 +44,8 @@ pub struct Config {
     pub busy_timeout_ms: u64,
     /// Most write requests committed together in one transaction.
     pub write_batch_max: usize,
+    /// Page cache of each read connection (one per worker thread), in bytes.
+    pub read_cache_bytes: u64,
     /// Most write requests queued for the writer; beyond that a write is answered 503.
     pub write_queue_max: usize,
     /// Largest size of the database file, in bytes (0: only the disk limits it). Writes beyond it
@@ -75,6 +77,7 @@ impl Default for Config {
             synchronous: "full".into(),
             busy_timeout_ms: 5000,
             write_batch_max: 64,
+            read_cache_bytes: 512 * 1024,
             write_queue_max: 1024,
             max_db_bytes: 0,
             log_level: "info".into(),
@@ -102,6 +105,7 @@ const KEYS: &[&str] = &[
     "synchronous",
     "busy_timeout_ms",
     "write_batch_max",
+    "read_cache_bytes",
     "write_queue_max",
     "max_db_bytes",
     "log_level",
@@ -199,7 +203,7 @@ impl Config {
         }
         // Upper bounds: beyond these a value is a typo, and some would make the start itself fail
         // (a channel allocated up front, a timeout SQLite refuses, paging arithmetic).
-        let at_most: [(&str, u64, u64); 14] = [
+        let at_most: [(&str, u64, u64); 15] = [
             ("workers", self.workers as u64, 1024),
             ("max_body_bytes", self.max_body_bytes as u64, 1 << 30),
             (
@@ -234,6 +238,7 @@ impl Config {
             ("write_batch_max", self.write_batch_max as u64, 100_000),
             ("write_queue_max", self.write_queue_max as u64, 1_000_000),
             ("max_flow_bytes", self.max_flow_bytes as u64, 1 << 30),
+            ("read_cache_bytes", self.read_cache_bytes, 1 << 30),
         ];
         for (name, v, max) in at_most {
             if v > max {

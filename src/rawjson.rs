@@ -11,27 +11,34 @@ use crate::error::{Error, Result};
 /// The compact form of a valid JSON text: every byte outside strings that is JSON whitespace is
 /// dropped; everything else is kept as written. Refuses values nested deeper than `max_depth`.
 /// `raw` must already be valid JSON.
+///
+/// Works on bytes, copying the runs between whitespace: every byte it looks at (quotes,
+/// backslashes, brackets, whitespace) is ASCII, and UTF-8 never uses ASCII byte values inside a
+/// multi-byte character, so a run always starts and ends on a character boundary.
 pub fn compact(raw: &str, max_depth: usize) -> Result<String> {
-    let mut out = String::with_capacity(raw.len());
-    let mut in_string = false;
-    let mut escaped = false;
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
     let mut depth = 0usize;
-    for c in raw.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
+    let mut run = 0; // start of the bytes not yet copied
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                // Skip the string: its whitespace is content.
+                i += 1;
+                while i < b.len() {
+                    match b[i] {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
             }
-            continue;
-        }
-        match c {
-            ' ' | '\t' | '\n' | '\r' => continue,
-            '"' => in_string = true,
-            '[' | '{' => {
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                out.extend_from_slice(&b[run..i]);
+                run = i + 1;
+            }
+            b'[' | b'{' => {
                 depth += 1;
                 if depth > max_depth {
                     return Err(Error::invalid(
@@ -40,12 +47,13 @@ pub fn compact(raw: &str, max_depth: usize) -> Result<String> {
                     ));
                 }
             }
-            ']' | '}' => depth = depth.saturating_sub(1),
+            b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
-        out.push(c);
+        i += 1;
     }
-    Ok(out)
+    out.extend_from_slice(&b[run.min(b.len())..]);
+    String::from_utf8(out).map_err(|_| Error::internal("compacting a JSON text broke its UTF-8"))
 }
 
 #[cfg(test)]

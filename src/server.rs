@@ -20,6 +20,7 @@ pub fn store_config(c: &Config) -> StoreConfig {
         synchronous_full: c.synchronous == "full",
         busy_timeout: Duration::from_millis(c.busy_timeout_ms),
         write_batch_max: c.write_batch_max,
+        read_cache_bytes: c.read_cache_bytes,
         write_queue_max: c.write_queue_max,
         max_db_bytes: c.max_db_bytes,
     }

@@ -124,13 +124,22 @@ pub fn parse_snapshot_write(
     url_step: Option<&str>,
     max_depth: usize,
 ) -> Result<(String, String)> {
-    let top: &RawValue = serde_json::from_slice(bytes)
-        .map_err(|e| Error::bad_request(format!("The request body is not valid JSON: {e}")))?;
-    let mut top = raw_object(
-        top,
-        "",
-        "The body must be a JSON object with a `data` member",
-    )?;
+    let not_json = |e: serde_json::Error| {
+        Error::bad_request(format!("The request body is not valid JSON: {e}"))
+    };
+    // An object is read member by member in the same pass that checks it is JSON; anything
+    // else is checked as JSON first, so that invalid JSON and a non-object get their own answers.
+    let first = bytes.iter().find(|b| !b" \t\n\r".contains(b));
+    let mut top: RawMap = if first == Some(&b'{') {
+        serde_json::from_slice(bytes).map_err(not_json)?
+    } else {
+        let top: &RawValue = serde_json::from_slice(bytes).map_err(not_json)?;
+        raw_object(
+            top,
+            "",
+            "The body must be a JSON object with a `data` member",
+        )?
+    };
     let data = top
         .remove("data")
         .ok_or_else(|| Error::invalid("/data", "`data` is required and must be an object"))?;

@@ -97,7 +97,8 @@ pub struct FlowHead {
 
 pub fn head(conn: &Connection, id: &str, user_pk: i64) -> Result<FlowHead> {
     let mut st = conn.prepare_cached(
-        "SELECT f.pk, w.id, f.status, m.role FROM flows f JOIN workspaces w ON w.pk = f.workspace_pk
+        "SELECT f.pk, w.id, f.status, m.role FROM flows f INDEXED BY flows_head
+         JOIN workspaces w ON w.pk = f.workspace_pk
          LEFT JOIN members m ON m.workspace_pk = f.workspace_pk AND m.user_pk = ?2
          WHERE f.id = ?1",
     )?;

@@ -32,6 +32,8 @@ pub struct StoreConfig {
     pub synchronous_full: bool,
     pub busy_timeout: Duration,
     pub write_batch_max: usize,
+    /// Page cache of each read connection, in bytes.
+    pub read_cache_bytes: u64,
     pub write_queue_max: usize,
     /// 0: unlimited. Otherwise the most bytes the database file may hold (PRAGMA max_page_count).
     pub max_db_bytes: u64,
@@ -73,8 +75,12 @@ fn open_connection(config: &StoreConfig, read_only: bool) -> Result<Connection> 
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
     })?;
     if read_only {
-        // Readers keep a small page cache each; the OS page cache holds the rest of the file.
-        conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -512;")?;
+        // Readers keep a bounded page cache each (there is one reader per worker thread); the OS
+        // page cache holds the rest of the file.
+        let kib = (config.read_cache_bytes / 1024).max(1);
+        conn.execute_batch(&format!(
+            "PRAGMA query_only = ON; PRAGMA cache_size = -{kib};"
+        ))?;
     }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)

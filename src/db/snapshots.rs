@@ -112,8 +112,10 @@ pub fn lookup(
     api_key_hash: Option<&str>,
     step_id: &str,
 ) -> Result<Option<(Principal, Result<Found>)>> {
-    // The step's row is read only when there is no snapshot: a snapshot implies its step (the
-    // foreign key), and one B-tree lookup fewer matters on a database larger than memory.
+    // Pages read matter on a database larger than memory: the flow is read from the covering
+    // index `flows_head` (named, since the planner would take the unique index on `id` and then
+    // fetch the flow's row), and the step's row only when there is no snapshot (a snapshot
+    // implies its step, by the foreign key).
     let mut st = conn.prepare_cached(
         "SELECT u.id, u.email, u.tenant_admin, f.pk, w.id, f.status, m.role,
                 CASE WHEN s.value IS NOT NULL THEN 1
@@ -121,7 +123,7 @@ pub fn lookup(
                 END,
                 s.value, s.revision, s.generation
          FROM users u
-         LEFT JOIN flows f ON f.id = ?1
+         LEFT JOIN flows f INDEXED BY flows_head ON f.id = ?1
          LEFT JOIN workspaces w ON w.pk = f.workspace_pk
          LEFT JOIN members m ON m.workspace_pk = f.workspace_pk AND m.user_pk = u.pk
          LEFT JOIN snapshots s ON s.flow_pk = f.pk AND s.step_id = ?3
