@@ -20,21 +20,32 @@ use crate::error::{Error, Result};
 use crate::util::{is_id, json_str};
 use rouille::Response;
 
-fn resource(flow_id: &str, s: &Snapshot) -> String {
-    let id = json_str(&s.step_id);
+/// Appends the snapshot's resource object. Built by appending to one buffer sized up front: the
+/// value is most of the document, and `format!` would copy it through the formatter and grow the
+/// string several times (it was 6% of a GET's CPU).
+fn push_resource(out: &mut String, flow_id: &str, s: &Snapshot) {
     // Flow ids are hex and step ids are [A-Za-z0-9_-]: both are safe inside a JSON string.
-    format!(
-        r#"{{"id":{id},"type":"snapshot","links":{{"self":"/v2/flows/{flow_id}/snapshots/{}"}},"attributes":{{"snapshot":{}}}}}"#,
-        s.step_id, s.value
-    )
+    out.push_str(r#"{"id":"#);
+    out.push_str(&json_str(&s.step_id));
+    out.push_str(r#","type":"snapshot","links":{"self":"/v2/flows/"#);
+    out.push_str(flow_id);
+    out.push_str("/snapshots/");
+    out.push_str(&s.step_id);
+    out.push_str(r#""},"attributes":{"snapshot":"#);
+    out.push_str(&s.value);
+    out.push_str("}}");
 }
 
+/// Room for one resource object besides its value.
+const RESOURCE_OVERHEAD: usize = 160;
+
 fn single(status: u16, flow_id: &str, s: &Snapshot) -> Response {
-    raw_json_response(
-        status,
-        format!(r#"{{"data":{},"meta":{{}}}}"#, resource(flow_id, s)),
-    )
-    .with_additional_header("ETag", s.etag())
+    let mut body =
+        String::with_capacity(s.value.len() + 2 * s.step_id.len() + RESOURCE_OVERHEAD + 32);
+    body.push_str(r#"{"data":"#);
+    push_resource(&mut body, flow_id, s);
+    body.push_str(r#","meta":{}}"#);
+    raw_json_response(status, body).with_additional_header("ETag", s.etag())
 }
 
 fn flow_not_found(id: &str) -> Error {
@@ -79,14 +90,18 @@ pub fn list(ctx: &Ctx, flow_id: &str) -> Result<Response> {
         let head = readable(ctx, c, flow_id)?;
         store::list(c, head.pk)
     })?;
-    let mut body =
-        String::with_capacity(64 + list.iter().map(|s| s.value.len() + 128).sum::<usize>());
+    let mut body = String::with_capacity(
+        32 + list
+            .iter()
+            .map(|s| s.value.len() + 2 * s.step_id.len() + RESOURCE_OVERHEAD)
+            .sum::<usize>(),
+    );
     body.push_str(r#"{"data":["#);
     for (i, s) in list.iter().enumerate() {
         if i > 0 {
             body.push(',');
         }
-        body.push_str(&resource(flow_id, s));
+        push_resource(&mut body, flow_id, s);
     }
     body.push_str(r#"],"meta":{}}"#);
     Ok(raw_json_response(200, body))
