@@ -517,13 +517,37 @@ fn migrate_creates_and_records_the_schema_version() {
     let v: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 1);
+    assert_eq!(v, 2);
     let mode: String = c
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
     let page: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
     assert_eq!(page, 8192, "snapshots fit in their rows on 8 KiB pages");
+    // A version-1 database (before the flows_head index) is upgraded in place.
+    let index = |c: &rusqlite::Connection| -> i64 {
+        c.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'flows_head'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(index(&c), 1);
+    c.execute_batch("DROP INDEX flows_head; PRAGMA user_version = 1")
+        .unwrap();
+    let out = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(index(&c), 1, "migration 2 creates flows_head");
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 2);
     // A database from a newer flowsnap is refused, not damaged.
     c.execute_batch("PRAGMA user_version = 99").unwrap();
     drop(c);
