@@ -72,6 +72,17 @@ impl Perm {
 /// The one answer to "may `who`, whose role in workspace `workspace_id` is `role`, do `perm`?".
 /// A tenant-admin may read every workspace but needs a role to change anything.
 pub fn require(who: &Principal, role: Option<Role>, perm: Perm, workspace_id: &str) -> Result<()> {
+    require_as(who.tenant_admin, role, perm, workspace_id)
+}
+
+/// `require` for a caller known only by whether it is a tenant-admin (the snapshot paths read
+/// just that along with the flow, see `db::snapshots::lookup`).
+pub fn require_as(
+    tenant_admin: bool,
+    role: Option<Role>,
+    perm: Perm,
+    workspace_id: &str,
+) -> Result<()> {
     match role {
         Some(r) if r.allows(perm) => Ok(()),
         Some(r) => Err(Error::forbidden(format!(
@@ -80,7 +91,7 @@ pub fn require(who: &Principal, role: Option<Role>, perm: Perm, workspace_id: &s
             r.as_str(),
             perm.name()
         ))),
-        None if perm == Perm::Read && who.tenant_admin => Ok(()),
+        None if perm == Perm::Read && tenant_admin => Ok(()),
         // Names no workspace: a caller asking for a flow by id must not learn which workspace
         // holds it (tenant isolation).
         None => Err(Error::forbidden(

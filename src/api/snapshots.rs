@@ -11,7 +11,7 @@
 
 use super::doc::parse_snapshot_write;
 use super::{raw_json_response, Ctx};
-use crate::access::{require, Perm, Principal};
+use crate::access::{require, require_as, Perm};
 use crate::auth::{unauthorized, Identity};
 use crate::db::flows;
 use crate::db::snapshots::{self as store, Precondition, Snapshot};
@@ -158,11 +158,11 @@ pub fn get(ctx: &IdCtx, flow_id: &str, step_id: &str) -> Result<Response> {
         .app
         .store
         .read_one(|c| store::lookup(c, flow_id, pk, hash.as_deref(), step_id))?;
-    let Some((who, found)) = found else {
+    let Some((tenant_admin, found)) = found else {
         return settle(ctx, true, Err(unauthorized()));
     };
     let (head, found) = settle(ctx, false, found)?;
-    require(&who, head.role, Perm::Read, &head.workspace_id)?;
+    require_as(tenant_admin, head.role, Perm::Read, &head.workspace_id)?;
     Ok(single(200, flow_id, &store::found(found, step_id)?))
 }
 
@@ -175,25 +175,20 @@ fn write<T: Send + 'static>(
 ) -> Result<Option<T>> {
     let ((pk, hash), fid) = (caller(&ctx.who), flow_id.to_string());
     let known = match &ctx.who {
-        Identity::Verified(p) => Some(p.clone()),
+        Identity::Verified(p) => Some(p.tenant_admin),
         Identity::Remembered(_) => None,
     };
     ctx.app.store.write(move |c| {
-        let who = match (known, hash) {
-            (Some(p), _) => p,
+        let tenant_admin = match (known, hash) {
+            (Some(admin), _) => admin,
             (None, Some(h)) => match users::if_hash_is(c, pk, false, &h)? {
-                Some((id, email, tenant_admin)) => Principal {
-                    pk,
-                    id,
-                    email,
-                    tenant_admin,
-                },
+                Some((_, _, tenant_admin)) => tenant_admin,
                 None => return Ok(None),
             },
             (None, None) => return Ok(None),
         };
-        let head = flows::head(c, &fid, who.pk)?;
-        require(&who, head.role, Perm::FlowEdit, &head.workspace_id)?;
+        let head = flows::head(c, &fid, pk)?;
+        require_as(tenant_admin, head.role, Perm::FlowEdit, &head.workspace_id)?;
         f(c, &head).map(Some)
     })
 }
@@ -211,11 +206,12 @@ fn write_step<T: Send + 'static>(
 ) -> Result<Option<T>> {
     let ((pk, hash), fid, step) = (caller(&ctx.who), flow_id.to_string(), step_id.to_string());
     ctx.app.store.write(move |c| {
-        let Some((who, found)) = store::lookup(c, &fid, pk, hash.as_deref(), &step)? else {
+        let Some((tenant_admin, found)) = store::lookup(c, &fid, pk, hash.as_deref(), &step)?
+        else {
             return Ok(None);
         };
         let (head, current) = found?;
-        require(&who, head.role, Perm::FlowEdit, &head.workspace_id)?;
+        require_as(tenant_admin, head.role, Perm::FlowEdit, &head.workspace_id)?;
         f(c, &head, current).map(Some)
     })
 }

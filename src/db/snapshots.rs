@@ -1,7 +1,6 @@
 //! The `snapshots` table and the rules of section 6, each checked inside the caller's write
 //! transaction in the order the spec lists them.
 
-use crate::access::Principal;
 use crate::db::flows::FlowHead;
 use crate::error::{Error, Result};
 use crate::util;
@@ -103,69 +102,68 @@ pub type Found = (FlowHead, Option<Option<Snapshot>>);
 ///
 /// The caller is read by `user_pk`; with `api_key_hash`, only while that is still the user's
 /// stored API-key hash (a remembered verification, confirmed by this same read). `Ok(None)`: no
-/// such caller (the key was rotated or the user deleted). Otherwise the caller and `Err` 404 when
-/// the flow does not exist, or the flow head and the step's state as `step_snapshot` gives it.
+/// such caller (the key was rotated or the user deleted). Otherwise whether the caller is a
+/// tenant-admin, and `Err` 404 when the flow does not exist, or the flow head and the step's
+/// state as `step_snapshot` gives it.
 pub fn lookup(
     conn: &Connection,
     flow_id: &str,
     user_pk: i64,
     api_key_hash: Option<&str>,
     step_id: &str,
-) -> Result<Option<(Principal, Result<Found>)>> {
+) -> Result<Option<(bool, Result<Found>)>> {
     // Pages read matter on a database larger than memory: the flow is read from the covering
     // index `flows_head` (named, since the planner would take the unique index on `id` and then
     // fetch the flow's row), and the step's row only when there is no snapshot (a snapshot
-    // implies its step, by the foreign key).
+    // implies its step, by the foreign key). The text is kept short: the statement cache hashes
+    // it on every call.
     let mut st = conn.prepare_cached(
-        "SELECT u.id, u.email, u.tenant_admin, f.pk, w.id, f.status, m.role,
-                CASE WHEN s.value IS NOT NULL THEN 1
-                     ELSE EXISTS (SELECT 1 FROM steps st WHERE st.flow_pk = f.pk AND st.step_id = ?3)
-                END,
-                s.value, s.revision, s.generation
-         FROM users u
-         LEFT JOIN flows f INDEXED BY flows_head ON f.id = ?1
-         LEFT JOIN workspaces w ON w.pk = f.workspace_pk
-         LEFT JOIN members m ON m.workspace_pk = f.workspace_pk AND m.user_pk = u.pk
-         LEFT JOIN snapshots s ON s.flow_pk = f.pk AND s.step_id = ?3
-         WHERE u.pk = ?2 AND (?4 IS NULL OR u.api_key_hash = ?4)",
+        "SELECT u.tenant_admin,f.pk,w.id,f.status='active',m.role,\
+         CASE WHEN s.value IS NOT NULL THEN 1 ELSE \
+         EXISTS(SELECT 1 FROM steps t WHERE t.flow_pk=f.pk AND t.step_id=?3) END,\
+         s.value,s.revision,s.generation \
+         FROM users u LEFT JOIN flows f INDEXED BY flows_head ON f.id=?1 \
+         LEFT JOIN workspaces w ON w.pk=f.workspace_pk \
+         LEFT JOIN members m ON m.workspace_pk=f.workspace_pk AND m.user_pk=u.pk \
+         LEFT JOIN snapshots s ON s.flow_pk=f.pk AND s.step_id=?3 \
+         WHERE u.pk=?2 AND (?4 IS NULL OR u.api_key_hash=?4)",
     )?;
     let row = st
         .query_row(params![flow_id, user_pk, step_id, api_key_hash], |r| {
-            let who = Principal {
-                pk: user_pk,
-                id: r.get(0)?,
-                email: r.get(1)?,
-                tenant_admin: r.get(2)?,
+            let tenant_admin: bool = r.get(0)?;
+            let Some(pk) = r.get::<_, Option<i64>>(1)? else {
+                return Ok((tenant_admin, None));
             };
-            let Some(pk) = r.get::<_, Option<i64>>(3)? else {
-                return Ok((who, None));
+            let role = match r.get_ref(4)? {
+                rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
+                    .ok()
+                    .and_then(crate::access::Role::parse),
+                _ => None,
             };
-            let status: String = r.get(5)?;
-            let role: Option<String> = r.get(6)?;
             let head = FlowHead {
                 pk,
-                workspace_id: r.get(4)?,
-                running: status == "active",
-                role: role.as_deref().and_then(crate::access::Role::parse),
+                workspace_id: r.get(2)?,
+                running: r.get(3)?,
+                role,
             };
-            let step_exists: bool = r.get(7)?;
-            let value: Option<String> = r.get(8)?;
+            let step_exists: bool = r.get(5)?;
+            let value: Option<String> = r.get(6)?;
             let snap = match (step_exists, value) {
                 (false, _) => None,
                 (true, None) => Some(None),
                 (true, Some(value)) => Some(Some(Snapshot {
                     step_id: step_id.to_string(),
                     value,
-                    revision: r.get(9)?,
-                    generation: r.get(10)?,
+                    revision: r.get(7)?,
+                    generation: r.get(8)?,
                 })),
             };
-            Ok((who, Some((head, snap))))
+            Ok((tenant_admin, Some((head, snap))))
         })
         .optional()?;
-    Ok(row.map(|(who, found)| {
+    Ok(row.map(|(tenant_admin, found)| {
         let found = found.ok_or_else(|| Error::not_found(format!("Flow {flow_id} not found")));
-        (who, found)
+        (tenant_admin, found)
     }))
 }
 
