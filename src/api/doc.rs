@@ -124,6 +124,158 @@ pub fn parse_snapshot_write(
     url_step: Option<&str>,
     max_depth: usize,
 ) -> Result<(String, String)> {
+    match serde_json::from_slice::<FastTop>(bytes) {
+        Ok(FastTop {
+            data:
+                FastData {
+                    kind,
+                    id,
+                    attributes:
+                        Some(FastAttributes {
+                            snapshot: Some(value),
+                        }),
+                },
+        }) => {
+            let id = type_and_id(small_value(kind), small_value(id), "snapshot", url_step)?;
+            let step = step_of(id, url_step)?;
+            Ok((step, crate::rawjson::compact(value.get(), max_depth)?))
+        }
+        // Anything else (not JSON, another shape, a member twice, a missing snapshot) is read
+        // again member by member, which gives each case its own answer.
+        _ => parse_snapshot_write_by_member(bytes, url_step, max_depth),
+    }
+}
+
+/// The well-formed snapshot write document, read in one pass over the body: the nested
+/// `parse_snapshot_write_by_member` reads the snapshot's text four times (the body, `data`,
+/// `attributes`, then the compaction), which was 30% of a PATCH's instructions. Each level is
+/// read only from a JSON object (serde's derived structs would also take an array), `null` is
+/// kept as a value, an absent member is `None`, and a member given twice is an error, which sends
+/// the body to the member-by-member reading: both readings accept the same bodies.
+struct FastTop<'a> {
+    data: FastData<'a>,
+}
+
+struct FastData<'a> {
+    kind: Option<&'a RawValue>,
+    id: Option<&'a RawValue>,
+    attributes: Option<FastAttributes<'a>>,
+}
+
+struct FastAttributes<'a> {
+    snapshot: Option<&'a RawValue>,
+}
+
+/// Reads a JSON object member by member: `member(i, map)` reads the value of `wanted[i]`; other
+/// members are skipped. A wanted member given twice is an error.
+fn read_object<'de, A, F>(
+    mut map: A,
+    wanted: &[&str],
+    mut member: F,
+) -> std::result::Result<(), A::Error>
+where
+    A: serde::de::MapAccess<'de>,
+    F: FnMut(usize, &mut A) -> std::result::Result<(), A::Error>,
+{
+    let mut seen = 0u32;
+    while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        match wanted.iter().position(|w| *w == key) {
+            Some(i) if seen & (1 << i) != 0 => {
+                return Err(serde::de::Error::custom("a member is given twice"))
+            }
+            Some(i) => {
+                seen |= 1 << i;
+                member(i, &mut map)?;
+            }
+            None => {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `Deserialize` that accepts only a JSON object, read by `$body` from the map `$map`.
+macro_rules! object_only {
+    ($ty:ident, $expecting:literal, |$map:ident| $body:block) => {
+        impl<'de> serde::Deserialize<'de> for $ty<'de> {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $ty<'de>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        $map: A,
+                    ) -> std::result::Result<Self::Value, A::Error> {
+                        $body
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
+}
+
+object_only!(FastTop, "a document object", |map| {
+    let mut data = None;
+    read_object(map, &["data"], |_, m| {
+        data = Some(m.next_value::<FastData>()?);
+        Ok(())
+    })?;
+    data.map(|data| FastTop { data })
+        .ok_or_else(|| serde::de::Error::custom("no data"))
+});
+
+object_only!(FastData, "a data object", |map| {
+    let (mut kind, mut id, mut attributes) = (None, None, None);
+    read_object(map, &["type", "id", "attributes"], |i, m| {
+        match i {
+            0 => kind = Some(m.next_value::<&RawValue>()?),
+            1 => id = Some(m.next_value::<&RawValue>()?),
+            _ => attributes = m.next_value::<Option<FastAttributes>>()?,
+        }
+        Ok(())
+    })?;
+    Ok(FastData {
+        kind,
+        id,
+        attributes,
+    })
+});
+
+object_only!(FastAttributes, "an attributes object", |map| {
+    let mut snapshot = None;
+    read_object(map, &["snapshot"], |_, m| {
+        snapshot = Some(m.next_value::<&RawValue>()?);
+        Ok(())
+    })?;
+    Ok(FastAttributes { snapshot })
+});
+
+/// The step a snapshot write names: `data.id`, else the step in the URL.
+fn step_of(id: Option<String>, url_step: Option<&str>) -> Result<String> {
+    match (id, url_step) {
+        (Some(id), _) => Ok(id),
+        (None, Some(url)) => Ok(url.to_string()),
+        (None, None) => Err(Error::invalid(
+            "/data/id",
+            "`data.id` is required: the id of the step the snapshot belongs to",
+        )),
+    }
+}
+
+/// `parse_snapshot_write`, member by member: each object of the document is read as a map of
+/// raw members, so every malformed shape gets its own 400 or 409.
+fn parse_snapshot_write_by_member(
+    bytes: &[u8],
+    url_step: Option<&str>,
+    max_depth: usize,
+) -> Result<(String, String)> {
     let not_json = |e: serde_json::Error| {
         Error::bad_request(format!("The request body is not valid JSON: {e}"))
     };
@@ -150,16 +302,7 @@ pub fn parse_snapshot_write(
         "snapshot",
         url_step,
     )?;
-    let step = match (id, url_step) {
-        (Some(id), _) => id,
-        (None, Some(url)) => url.to_string(),
-        (None, None) => {
-            return Err(Error::invalid(
-                "/data/id",
-                "`data.id` is required: the id of the step the snapshot belongs to",
-            ))
-        }
-    };
+    let step = step_of(id, url_step)?;
     let mut attributes = match data.remove("attributes") {
         Some(a) if a.get() != "null" => {
             raw_object(a, "/data/attributes", "`data.attributes` must be an object")?
@@ -261,6 +404,88 @@ pub fn roles(attrs: &Map<String, Value>) -> Result<crate::access::Role> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The one-pass reading and the member-by-member reading give the same answer for any body:
+    /// the same value and step, or an error of the same status, pointer and detail.
+    fn same_answer(body: &[u8], url: Option<&str>) {
+        let a = parse_snapshot_write(body, url, 50);
+        let b = parse_snapshot_write_by_member(body, url, 50);
+        match (a, b) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(a), Err(b)) => {
+                assert_eq!(
+                    (a.kind.status(), &a.pointer, &a.detail),
+                    (b.kind.status(), &b.pointer, &b.detail)
+                );
+            }
+            (a, b) => panic!(
+                "{:?} vs {:?} for {:?}",
+                a.is_ok(),
+                b.is_ok(),
+                String::from_utf8_lossy(body)
+            ),
+        }
+    }
+
+    #[test]
+    fn one_pass_and_member_by_member_agree_on_known_shapes() {
+        let bodies: &[&str] = &[
+            r#"{"data":{"type":"snapshot","id":"s1","attributes":{"snapshot":{"a":[1,2]}}}}"#,
+            r#"{"data":{"type":"snapshot","attributes":{"snapshot":null}}}"#,
+            r#"{"data":{"type":null,"id":"s1","attributes":{"snapshot":1}}}"#,
+            r#"{"data":{"id":null,"attributes":{"snapshot":1}}}"#,
+            r#"{"data":{"type":"flow","attributes":{"snapshot":1}}}"#,
+            r#"{"data":{"type":"snapshot","id":"s2","attributes":{"snapshot":1}}}"#,
+            r#"{"data":{"type":"snapshot","id":7,"attributes":{"snapshot":1}}}"#,
+            r#"{"data":{"type":"snapshot","attributes":{"snapshot":1},"attributes":{"snapshot":2}}}"#,
+            r#"{"data":{"type":"snapshot","attributes":{"snapshot":1,"snapshot":2}}}"#,
+            r#"{"data":{"type":"snapshot","attributes":null}}"#,
+            r#"{"data":{"type":"snapshot","attributes":{}}}"#,
+            r#"{"data":{"type":"snapshot","attributes":[1]}}"#,
+            r#"{"data":{"type":"snapshot"}}"#,
+            r#"{"data":null}"#,
+            r#"{"data":[]}"#,
+            r#"{"data":{"type":"snapshot","attributes":{"snapshot":"x"}}}"#,
+            r#"{"data":{"type":"snapshot","attributes":{"snapshot":[[[[[[[[]]]]]]]],"x":1}},"y":2}"#,
+            "{\"data\":{\"type\":\"snapshot\",\"attributes\":{\"snapshot\": [ 1 ,\n 2 ] }}}",
+            r#"[]"#,
+            r#"{"#,
+            r#"{"data":{"type":"snapshot","attributes":{"snapshot":1}}} x"#,
+            "",
+        ];
+        for body in bodies {
+            for url in [None, Some("s1")] {
+                same_answer(body.as_bytes(), url);
+            }
+        }
+        let deep = format!(
+            r#"{{"data":{{"type":"snapshot","attributes":{{"snapshot":{}{}}}}}}}"#,
+            "[".repeat(60),
+            "]".repeat(60)
+        );
+        same_answer(deep.as_bytes(), Some("s1"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn one_pass_and_member_by_member_agree_on_any_bytes(
+            bytes in prop::collection::vec(any::<u8>(), 0..200),
+            shape in 0u8..4,
+        ) {
+            // Raw bytes, and bytes spliced into the documents' places.
+            let tail = String::from_utf8_lossy(&bytes).to_string();
+            let body = match shape {
+                0 => bytes.clone(),
+                1 => format!(r#"{{"data":{{"type":"snapshot","attributes":{{"snapshot":{tail}}}}}}}"#).into_bytes(),
+                2 => format!(r#"{{"data":{{"type":{tail},"attributes":{{"snapshot":1}}}}}}"#).into_bytes(),
+                _ => format!(r#"{{"data":{{"type":"snapshot",{tail}}}}}"#).into_bytes(),
+            };
+            same_answer(&body, Some("s1"));
+            same_answer(&body, None);
+        }
+    }
     use serde_json::json;
 
     #[test]
