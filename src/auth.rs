@@ -144,19 +144,8 @@ impl Auth {
         mac.finalize().into_bytes().into()
     }
 
-    /// Authenticates an `Authorization` header. With `allow_password`, the secret may also be the
-    /// user's password (only `POST /v2/users/{id}/api-key` allows that).
-    pub fn authenticate(
-        &self,
-        store: &Store,
-        header: Option<&str>,
-        allow_password: bool,
-    ) -> Result<Principal> {
-        let identity = self.identify(store, header, allow_password)?;
-        self.confirm(store, header, allow_password, identity)
-    }
-
-    /// Who the credentials claim to be, reading the database only when they are not remembered:
+    /// Who the credentials claim to be (with `allow_password`, the secret may also be the user's
+    /// password), reading the database only when they are not remembered:
     /// `Verified` after a fresh argon2 verification, `Remembered` (still to be confirmed against
     /// the stored hash) when they were verified before. A `Remembered` identity must be confirmed
     /// before anything is answered: by `confirm`, or by the request's own statement or write
@@ -169,11 +158,7 @@ impl Auth {
         allow_password: bool,
     ) -> Result<Identity> {
         let (email, secret) = parse_basic(header).ok_or_else(unauthorized)?;
-        let kinds: &[Secret] = if allow_password {
-            &[Secret::ApiKey, Secret::Password]
-        } else {
-            &[Secret::ApiKey]
-        };
+        let kinds = kinds(allow_password);
         for &kind in kinds {
             let key = self.cache_key(kind, &email, &secret);
             if let Some((user_pk, verified_hash, renew)) = self.lookup(&key) {
@@ -219,12 +204,7 @@ impl Auth {
             None => {
                 self.forget(&claim);
                 let (email, secret) = parse_basic(header).ok_or_else(unauthorized)?;
-                let kinds: &[Secret] = if allow_password {
-                    &[Secret::ApiKey, Secret::Password]
-                } else {
-                    &[Secret::ApiKey]
-                };
-                self.verify(store, &email, &secret, kinds)
+                self.verify(store, &email, &secret, kinds(allow_password))
             }
         }
     }
@@ -373,6 +353,16 @@ impl Auth {
         if let Ok(mut c) = self.cache.lock() {
             c.retain(|_, e| e.user_pk != user_pk);
         }
+    }
+}
+
+/// The kinds of secret a request may use: the API key, and with `allow_password` (only
+/// `POST /v2/users/{id}/api-key`) the password.
+fn kinds(allow_password: bool) -> &'static [Secret] {
+    if allow_password {
+        &[Secret::ApiKey, Secret::Password]
+    } else {
+        &[Secret::ApiKey]
     }
 }
 

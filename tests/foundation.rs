@@ -500,7 +500,7 @@ fn migrate_creates_and_records_the_schema_version() {
     let dir = std::env::temp_dir().join(format!("flowsnap-migrate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("m.db");
-    for _ in 0..2 {
+    let migrate = || {
         let out = Command::new(BIN)
             .arg("--db")
             .arg(&db)
@@ -512,12 +512,15 @@ fn migrate_creates_and_records_the_schema_version() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-    }
+    };
+    let version = |c: &rusqlite::Connection| -> i64 {
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    migrate();
+    migrate();
     let c = rusqlite::Connection::open(&db).unwrap();
-    let v: i64 = c
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(version(&c), 2);
     let mode: String = c
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -536,18 +539,9 @@ fn migrate_creates_and_records_the_schema_version() {
     assert_eq!(index(&c), 1);
     c.execute_batch("DROP INDEX flows_head; PRAGMA user_version = 1")
         .unwrap();
-    let out = Command::new(BIN)
-        .arg("--db")
-        .arg(&db)
-        .arg("migrate")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    migrate();
     assert_eq!(index(&c), 1, "migration 2 creates flows_head");
-    let v: i64 = c
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(version(&c), 2);
     // A database from a newer flowsnap is refused, not damaged.
     c.execute_batch("PRAGMA user_version = 99").unwrap();
     drop(c);
