@@ -88,7 +88,7 @@ fn readable(ctx: &Ctx, c: &rusqlite::Connection, flow_id: &str) -> Result<flows:
 pub fn list(ctx: &Ctx, flow_id: &str) -> Result<Response> {
     let list = ctx.app.store.read(|c| {
         let head = readable(ctx, c, flow_id)?;
-        store::list(c, head.pk, flow_id)
+        store::list(c, head.pk)
     })?;
     let mut body = String::with_capacity(
         32 + list

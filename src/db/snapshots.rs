@@ -221,15 +221,14 @@ pub fn found(found: Option<Option<Snapshot>>, step_id: &str) -> Result<Snapshot>
         .ok_or_else(|| no_snapshot(step_id))
 }
 
-/// Every snapshot of the flow, in graph order. Each is found by its primary key (the flow's
-/// public id and the step), one B-tree descent per step.
-pub fn list(conn: &Connection, flow_pk: i64, flow_id: &str) -> Result<Vec<Snapshot>> {
+/// Every snapshot of the flow, in graph order.
+pub fn list(conn: &Connection, flow_pk: i64) -> Result<Vec<Snapshot>> {
     let mut st = conn.prepare_cached(
         "SELECT s.step_id, s.value, s.revision, s.generation FROM steps st
-         JOIN snapshots s ON s.flow_id = ?2 AND s.step_id = st.step_id
+         JOIN snapshots s ON s.flow_pk = st.flow_pk AND s.step_id = st.step_id
          WHERE st.flow_pk = ?1 ORDER BY st.position",
     )?;
-    let rows = st.query_map(params![flow_pk, flow_id], |r| {
+    let rows = st.query_map([flow_pk], |r| {
         Ok(Snapshot {
             step_id: r.get(0)?,
             value: r.get(1)?,
