@@ -7,9 +7,8 @@ Two ways to put it in a database:
   ``flowsnap migrate`` created, writing the rows exactly as the server's own code does
   (src/db/workspaces.rs, flows.rs, snapshots.rs and graph.rs): random 24-hex ids, times in
   milliseconds, the graph kept as compact JSON with edge ids ``SOURCE:TARGET`` in front of the
-  other edge members, one ``steps`` row per node, one ``snapshots`` row per step (keyed by the
-  flow's public id and the step, with the flow's pk and workspace) with revision 1 and a
-  generation taken from ``counters.snapshot_generation``.
+  other edge members, one ``steps`` row per node, one ``snapshots`` row per step with revision 1
+  and a generation taken from ``counters.snapshot_generation``.
 
 ``check_against_server`` compares what the server stored for HTTP-seeded rows with what
 ``seed_sql`` would have written for the same input, so the two paths cannot drift apart silently.
@@ -274,10 +273,9 @@ def check_against_server(db_path: str, seeded: dict, samples: int = 20) -> list[
             if steps != [(f"step_{k}", k - 1) for k in range(1, STEPS + 1)]:
                 problems.append(f"flow {fid}: steps {steps}")
         for (fid, step), text in list(seeded["values"].items())[:samples * 5]:
-            row = con.execute("SELECT s.value, s.revision, s.flow_id = f.id, s.workspace_pk = f.workspace_pk "
-                              "FROM snapshots s JOIN flows f ON f.pk = s.flow_pk "
+            row = con.execute("SELECT s.value, s.revision FROM snapshots s JOIN flows f ON f.pk = s.flow_pk "
                               "WHERE f.id = ? AND s.step_id = ?", (fid, step)).fetchone()
-            if row is None or row[0] != text or row[1] != 1 or row[2] != 1 or row[3] != 1:
+            if row is None or row[0] != text or row[1] != 1:
                 problems.append(f"snapshot {fid}/{step}: stored {str(row)[:120]} != sent {text[:80]}")
         gen = con.execute("SELECT value FROM counters WHERE name = 'snapshot_generation'").fetchone()[0]
         n = con.execute("SELECT count(*) FROM snapshots").fetchone()[0]
@@ -341,14 +339,13 @@ def seed_sql(db_path: str, email: str, n_workspaces: int, n_flows: int, seed: in
                 steps.append((pk, step, pos))
                 generation += 1
                 prefix, suffix = pool[rng.randrange(len(pool))]
-                snaps.append((fid, step, pk, workspaces[i % n_workspaces],
-                              prefix + str(generation) + suffix, 1, generation, created))
+                snaps.append((pk, step, prefix + str(generation) + suffix, 1, generation, created))
         con.executemany("INSERT INTO flows (pk, id, workspace_pk, creator_id, name, description, type, status, "
                         "default_mapper_type, cron, graph, nodes_config, created_at, updated_at, "
                         "last_start_time, last_stop_time) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", flows)
         con.executemany("INSERT INTO steps (flow_pk, step_id, position) VALUES (?,?,?)", steps)
-        con.executemany("INSERT INTO snapshots (flow_id, step_id, flow_pk, workspace_pk, value, revision, "
-                        "generation, updated_at) VALUES (?,?,?,?,?,?,?,?)", snaps)
+        con.executemany("INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at) "
+                        "VALUES (?,?,?,?,?,?)", snaps)
         con.execute("UPDATE counters SET value = ? WHERE name = 'snapshot_generation'", (generation,))
         con.execute("COMMIT")
         done = min(n_flows, b0 + batch)

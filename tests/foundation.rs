@@ -520,96 +520,28 @@ fn migrate_creates_and_records_the_schema_version() {
     migrate();
     migrate();
     let c = rusqlite::Connection::open(&db).unwrap();
-    assert_eq!(version(&c), 3);
+    assert_eq!(version(&c), 2);
     let mode: String = c
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
     let page: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
     assert_eq!(page, 8192, "snapshots fit in their rows on 8 KiB pages");
-    drop(c);
-
-    // A version-1 database with data (as the first release wrote it: schema.sql alone) is
-    // upgraded in place, keeping every snapshot and the cascade from steps.
-    let old = dir.join("v1.db");
-    let c = rusqlite::Connection::open(&old).unwrap();
-    c.execute_batch("PRAGMA page_size = 8192; PRAGMA journal_mode = WAL;")
-        .unwrap();
-    c.execute_batch(include_str!("../schema.sql")).unwrap();
-    c.execute_batch(
-        "PRAGMA user_version = 1;
-         INSERT INTO contracts (pk, id, name, created_at) VALUES (1, 'c00000000000000000000001', 'C', 0);
-         INSERT INTO users (pk, id, email, api_key_hash, tenant_admin, registered)
-             VALUES (1, 'a00000000000000000000001', 'old@example.com', 'x', 1, 0);
-         INSERT INTO workspaces (pk, id, contract_pk, name, created_at, updated_at)
-             VALUES (7, 'b00000000000000000000007', 1, 'W', 0, 0);
-         INSERT INTO members (workspace_pk, user_pk, role, added_at) VALUES (7, 1, 'owner', 0);
-         INSERT INTO flows (pk, id, workspace_pk, creator_id, name, type, status,
-                            default_mapper_type, graph, nodes_config, created_at, updated_at)
-             VALUES (3, 'f00000000000000000000003', 7, 'a00000000000000000000001', 'F',
-                     'ordinary', 'inactive', 'jsonata',
-                     '{\"nodes\":[{\"id\":\"s1\",\"command\":\"x/y:z@1\"},{\"id\":\"s2\",\"command\":\"x/y:z@1\"}],\"edges\":[{\"id\":\"s1:s2\",\"source\":\"s1\",\"target\":\"s2\"}]}',
-                     '{}', 0, 0);
-         INSERT INTO steps (flow_pk, step_id, position) VALUES (3, 's1', 0), (3, 's2', 1);
-         INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at)
-             VALUES (3, 's1', '{\"kept\":1e400}', 4, 9, 0);
-         UPDATE counters SET value = 9;",
-    )
-    .unwrap();
-    drop(c);
-    let out = Command::new(BIN)
-        .arg("--db")
-        .arg(&old)
-        .arg("migrate")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let c = rusqlite::Connection::open(&old).unwrap();
-    assert_eq!(version(&c), 3);
-    let row: (String, String, i64, i64, String, i64, i64) = c
-        .query_row(
-            "SELECT flow_id, step_id, flow_pk, workspace_pk, value, revision, generation FROM snapshots",
+    // A version-1 database (before the flows_head index) is upgraded in place.
+    let index = |c: &rusqlite::Connection| -> i64 {
+        c.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'flows_head'",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            |r| r.get(0),
         )
-        .unwrap();
-    assert_eq!(
-        row,
-        (
-            "f00000000000000000000003".into(),
-            "s1".into(),
-            3,
-            7,
-            "{\"kept\":1e400}".into(),
-            4,
-            9
-        )
-    );
-    let fk: Vec<String> = c
-        .prepare("PRAGMA foreign_key_check")
         .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
-    assert!(fk.is_empty(), "foreign keys hold after the upgrade: {fk:?}");
-    let ok: String = c
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+    };
+    assert_eq!(index(&c), 1);
+    c.execute_batch("DROP INDEX flows_head; PRAGMA user_version = 1")
         .unwrap();
-    assert_eq!(ok, "ok");
-    // The graph dropping the step still deletes its snapshot (the cascade survives the rebuild).
-    c.execute_batch("PRAGMA foreign_keys = ON; DELETE FROM steps WHERE step_id = 's1';")
-        .unwrap();
-    let n: i64 = c
-        .query_row("SELECT count(*) FROM snapshots", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 0, "deleting the step cascades to its snapshot");
-    drop(c);
-    let c = rusqlite::Connection::open(&db).unwrap();
+    migrate();
+    assert_eq!(index(&c), 1, "migration 2 creates flows_head");
+    assert_eq!(version(&c), 2);
     // A database from a newer flowsnap is refused, not damaged.
     c.execute_batch("PRAGMA user_version = 99").unwrap();
     drop(c);

@@ -154,20 +154,6 @@ pub fn get(ctx: &IdCtx, flow_id: &str, step_id: &str) -> Result<Response> {
         return malformed_flow_id(ctx, flow_id);
     }
     let (pk, hash) = caller(&ctx.who);
-    // The common case, an existing snapshot, in one statement; otherwise the full lookup says
-    // which 404 or 403 it is.
-    let read = ctx
-        .app
-        .store
-        .read_one(|c| store::read(c, flow_id, pk, hash.as_deref(), step_id))?;
-    let Some((tenant_admin, read)) = read else {
-        return settle(ctx, true, Err(unauthorized()));
-    };
-    if let Some((workspace_id, role, snapshot)) = read {
-        settle(ctx, false, Ok(()))?;
-        require_as(tenant_admin, role, Perm::Read, &workspace_id)?;
-        return Ok(single(200, flow_id, &snapshot));
-    }
     let found = ctx
         .app
         .store

@@ -90,7 +90,6 @@ pub fn require(conn: &Connection, id: &str, user_pk: i64) -> Result<(Flow, Optio
 #[derive(Debug, Clone)]
 pub struct FlowHead {
     pub pk: i64,
-    pub workspace_pk: i64,
     pub workspace_id: String,
     pub running: bool,
     pub role: Option<Role>,
@@ -98,7 +97,7 @@ pub struct FlowHead {
 
 pub fn head(conn: &Connection, id: &str, user_pk: i64) -> Result<FlowHead> {
     let mut st = conn.prepare_cached(
-        "SELECT f.pk, w.id, f.status, m.role, f.workspace_pk FROM flows f INDEXED BY flows_head
+        "SELECT f.pk, w.id, f.status, m.role FROM flows f INDEXED BY flows_head
          JOIN workspaces w ON w.pk = f.workspace_pk
          LEFT JOIN members m ON m.workspace_pk = f.workspace_pk AND m.user_pk = ?2
          WHERE f.id = ?1",
@@ -108,7 +107,6 @@ pub fn head(conn: &Connection, id: &str, user_pk: i64) -> Result<FlowHead> {
         let role: Option<String> = r.get(3)?;
         Ok(FlowHead {
             pk: r.get(0)?,
-            workspace_pk: r.get(4)?,
             workspace_id: r.get(1)?,
             running: status == "active",
             role: role.as_deref().and_then(Role::parse),

@@ -14,32 +14,6 @@ const MIGRATIONS: &[&str] = &[
     // index by public id, so the lookup does not fetch the flow's row with its graph: one random
     // page read fewer per request when the database is larger than memory.
     "CREATE INDEX flows_head ON flows (id, workspace_pk, status);",
-    // 3: snapshots keyed by the flow's public id and the step, with the flow's pk and workspace
-    // (a flow never changes workspace), in a WITHOUT ROWID table: a GET of one snapshot finds it,
-    // the caller's role and its workspace in one descent of one B-tree, instead of descending
-    // flows_head, an index and the table (5.3 page reads per GET on a database of a million
-    // snapshots, against 2 to 3 now). Values over about 2 KB keep their tail on an overflow
-    // page. The (flow_pk, step_id) index serves the foreign key's cascade and the graph-order list.
-    "CREATE TABLE snapshots_v3 (
-         flow_id      TEXT    NOT NULL,
-         step_id      TEXT    NOT NULL,
-         flow_pk      INTEGER NOT NULL,
-         workspace_pk INTEGER NOT NULL,
-         value        TEXT    NOT NULL,
-         revision     INTEGER NOT NULL CHECK (revision >= 1),
-         generation   INTEGER NOT NULL,
-         updated_at   INTEGER NOT NULL,
-         PRIMARY KEY (flow_id, step_id),
-         FOREIGN KEY (flow_pk, step_id) REFERENCES steps (flow_pk, step_id) ON DELETE CASCADE
-     ) WITHOUT ROWID;
-     INSERT INTO snapshots_v3
-         (flow_id, step_id, flow_pk, workspace_pk, value, revision, generation, updated_at)
-         SELECT f.id, s.step_id, s.flow_pk, f.workspace_pk, s.value, s.revision, s.generation,
-                s.updated_at
-         FROM snapshots s JOIN flows f ON f.pk = s.flow_pk;
-     DROP TABLE snapshots;
-     ALTER TABLE snapshots_v3 RENAME TO snapshots;
-     CREATE UNIQUE INDEX snapshots_by_step ON snapshots (flow_pk, step_id);",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -121,11 +121,11 @@ pub fn lookup(
         "SELECT u.tenant_admin,f.pk,w.id,f.status='active',m.role,\
          CASE WHEN s.value IS NOT NULL THEN 1 ELSE \
          EXISTS(SELECT 1 FROM steps t WHERE t.flow_pk=f.pk AND t.step_id=?3) END,\
-         s.value,s.revision,s.generation,f.workspace_pk \
+         s.value,s.revision,s.generation \
          FROM users u LEFT JOIN flows f INDEXED BY flows_head ON f.id=?1 \
          LEFT JOIN workspaces w ON w.pk=f.workspace_pk \
          LEFT JOIN members m ON m.workspace_pk=f.workspace_pk AND m.user_pk=u.pk \
-         LEFT JOIN snapshots s ON s.flow_id=?1 AND s.step_id=?3 \
+         LEFT JOIN snapshots s ON s.flow_pk=f.pk AND s.step_id=?3 \
          WHERE u.pk=?2 AND (?4 IS NULL OR u.api_key_hash=?4)",
     )?;
     let row = st
@@ -142,7 +142,6 @@ pub fn lookup(
             };
             let head = FlowHead {
                 pk,
-                workspace_pk: r.get(9)?,
                 workspace_id: r.get(2)?,
                 running: r.get(3)?,
                 role,
@@ -167,52 +166,6 @@ pub fn lookup(
         (tenant_admin, found)
     }))
 }
-
-/// A snapshot read for GET, when it exists: found by the flow's public id and the step in one
-/// B-tree descent, with the caller's role in the flow's workspace and that workspace's id, in
-/// one statement. The caller is checked as in `lookup`: `Ok(None)` when it is not found (with
-/// that hash). `Some((tenant_admin, None))` when there is no such snapshot: `lookup` then tells
-/// which 404 or 403 it is (a snapshot implies its flow and step, by the foreign keys).
-pub fn read(
-    conn: &Connection,
-    flow_id: &str,
-    user_pk: i64,
-    api_key_hash: Option<&str>,
-    step_id: &str,
-) -> Result<Option<(bool, Option<Readable>)>> {
-    let mut st = conn.prepare_cached(
-        "SELECT u.tenant_admin,w.id,m.role,s.value,s.revision,s.generation \
-         FROM users u LEFT JOIN snapshots s ON s.flow_id=?1 AND s.step_id=?3 \
-         LEFT JOIN workspaces w ON w.pk=s.workspace_pk \
-         LEFT JOIN members m ON m.workspace_pk=s.workspace_pk AND m.user_pk=u.pk \
-         WHERE u.pk=?2 AND (?4 IS NULL OR u.api_key_hash=?4)",
-    )?;
-    Ok(st
-        .query_row(params![flow_id, user_pk, step_id, api_key_hash], |r| {
-            let tenant_admin: bool = r.get(0)?;
-            let Some(value) = r.get::<_, Option<String>>(3)? else {
-                return Ok((tenant_admin, None));
-            };
-            let role = match r.get_ref(2)? {
-                rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
-                    .ok()
-                    .and_then(crate::access::Role::parse),
-                _ => None,
-            };
-            let snapshot = Snapshot {
-                step_id: step_id.to_string(),
-                value,
-                revision: r.get(4)?,
-                generation: r.get(5)?,
-            };
-            Ok((tenant_admin, Some((r.get(1)?, role, snapshot))))
-        })
-        .optional()?)
-}
-
-/// What `read` gives for an existing snapshot: the flow's workspace id, the caller's role there
-/// and the snapshot.
-pub type Readable = (String, Option<crate::access::Role>, Snapshot);
 
 /// The 404 for a missing step or snapshot, from a `step_snapshot` or `lookup` answer.
 pub fn found(found: Option<Option<Snapshot>>, step_id: &str) -> Result<Snapshot> {
@@ -280,19 +233,10 @@ pub fn create(
         .prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'snapshot_generation' RETURNING value")?
         .query_row([], |r| r.get(0))?;
     conn.prepare_cached(
-        "INSERT INTO snapshots
-             (flow_id, step_id, flow_pk, workspace_pk, value, revision, generation, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7)",
+        "INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at)
+         VALUES (?1, ?2, ?3, 1, ?4, ?5)",
     )?
-    .execute(params![
-        flow_id,
-        step_id,
-        flow.pk,
-        flow.workspace_pk,
-        value,
-        generation,
-        util::now_ms()
-    ])?;
+    .execute(params![flow.pk, step_id, value, generation, util::now_ms()])?;
     Ok(Snapshot {
         step_id: step_id.to_string(),
         value,
@@ -323,9 +267,9 @@ pub fn update(
     check_size(&value, max_bytes)?;
     let revision = current.revision + 1;
     conn.prepare_cached(
-        "UPDATE snapshots SET value = ?1, revision = ?2, updated_at = ?3 WHERE flow_id = ?4 AND step_id = ?5",
+        "UPDATE snapshots SET value = ?1, revision = ?2, updated_at = ?3 WHERE flow_pk = ?4 AND step_id = ?5",
     )?
-    .execute(params![value, revision, util::now_ms(), flow_id, step_id])?;
+    .execute(params![value, revision, util::now_ms(), flow.pk, step_id])?;
     Ok(Snapshot {
         value,
         revision,
@@ -349,7 +293,7 @@ pub fn delete(
     }
     let current = current.ok_or_else(|| no_snapshot(step_id))?;
     pre.check(&current)?;
-    conn.prepare_cached("DELETE FROM snapshots WHERE flow_id = ?1 AND step_id = ?2")?
-        .execute(params![flow_id, step_id])?;
+    conn.prepare_cached("DELETE FROM snapshots WHERE flow_pk = ?1 AND step_id = ?2")?
+        .execute(params![flow.pk, step_id])?;
     Ok(())
 }
