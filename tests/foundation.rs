@@ -527,21 +527,63 @@ fn migrate_creates_and_records_the_schema_version() {
     assert_eq!(mode, "wal");
     let page: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
     assert_eq!(page, 8192, "snapshots fit in their rows on 8 KiB pages");
-    // A version-1 database (before the flows_head index) is upgraded in place.
-    let index = |c: &rusqlite::Connection| -> i64 {
-        c.query_row(
+    drop(c);
+
+    // A version-1 database with data (as the first release wrote it: schema.sql alone) is
+    // upgraded in place to version 2 (the flows_head index), keeping every row.
+    let old = dir.join("v1.db");
+    let c = rusqlite::Connection::open(&old).unwrap();
+    c.execute_batch("PRAGMA page_size = 8192; PRAGMA journal_mode = WAL;")
+        .unwrap();
+    c.execute_batch(include_str!("../schema.sql")).unwrap();
+    c.execute_batch(
+        "PRAGMA user_version = 1;
+         INSERT INTO contracts (pk, id, name, created_at) VALUES (1, 'c00000000000000000000001', 'C', 0);
+         INSERT INTO users (pk, id, email, api_key_hash, tenant_admin, registered)
+             VALUES (1, 'a00000000000000000000001', 'old@example.com', 'x', 1, 0);
+         INSERT INTO workspaces (pk, id, contract_pk, name, created_at, updated_at)
+             VALUES (7, 'b00000000000000000000007', 1, 'W', 0, 0);
+         INSERT INTO members (workspace_pk, user_pk, role, added_at) VALUES (7, 1, 'owner', 0);
+         INSERT INTO flows (pk, id, workspace_pk, creator_id, name, type, status,
+                            default_mapper_type, graph, nodes_config, created_at, updated_at)
+             VALUES (3, 'f00000000000000000000003', 7, 'a00000000000000000000001', 'F',
+                     'ordinary', 'inactive', 'jsonata', '{}', '{}', 0, 0);
+         INSERT INTO steps (flow_pk, step_id, position) VALUES (3, 's1', 0), (3, 's2', 1);
+         INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at)
+             VALUES (3, 's1', '{\"kept\":1e400}', 4, 9, 0);
+         UPDATE counters SET value = 9;",
+    )
+    .unwrap();
+    let before = state_of(&old);
+    drop(c);
+    let migrate_old = Command::new(BIN)
+        .arg("--db")
+        .arg(&old)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        migrate_old.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate_old.stderr)
+    );
+    let c = rusqlite::Connection::open(&old).unwrap();
+    assert_eq!(version(&c), 2);
+    let index: i64 = c
+        .query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'flows_head'",
             [],
             |r| r.get(0),
         )
-        .unwrap()
-    };
-    assert_eq!(index(&c), 1);
-    c.execute_batch("DROP INDEX flows_head; PRAGMA user_version = 1")
         .unwrap();
-    migrate();
-    assert_eq!(index(&c), 1, "migration 2 creates flows_head");
-    assert_eq!(version(&c), 2);
+    assert_eq!(index, 1, "migration 2 creates flows_head");
+    assert_eq!(before, state_of(&old), "the upgrade keeps every row");
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    drop(c);
+    let c = rusqlite::Connection::open(&db).unwrap();
     // A database from a newer flowsnap is refused, not damaged.
     c.execute_batch("PRAGMA user_version = 99").unwrap();
     drop(c);
