@@ -157,7 +157,7 @@ pub fn get(ctx: &IdCtx, flow_id: &str, step_id: &str) -> Result<Response> {
     let found = ctx
         .app
         .store
-        .read_one(|c| store::lookup(c, flow_id, pk, hash.as_deref(), step_id))?;
+        .read_one(|c| store::lookup(c, flow_id, pk, hash.as_deref(), step_id, false))?;
     let Some((tenant_admin, found)) = found else {
         return settle(ctx, true, Err(unauthorized()));
     };
@@ -206,7 +206,7 @@ fn write_step<T: Send + 'static>(
 ) -> Result<Option<T>> {
     let ((pk, hash), fid, step) = (caller(&ctx.who), flow_id.to_string(), step_id.to_string());
     ctx.app.store.write(move |c| {
-        let Some((tenant_admin, found)) = store::lookup(c, &fid, pk, hash.as_deref(), &step)?
+        let Some((tenant_admin, found)) = store::lookup(c, &fid, pk, hash.as_deref(), &step, true)?
         else {
             return Ok(None);
         };

@@ -104,13 +104,16 @@ pub type Found = (FlowHead, Option<Option<Snapshot>>);
 /// stored API-key hash (a remembered verification, confirmed by this same read). `Ok(None)`: no
 /// such caller (the key was rotated or the user deleted). Otherwise whether the caller is a
 /// tenant-admin, and `Err` 404 when the flow does not exist, or the flow head and the step's
-/// state as `step_snapshot` gives it.
+/// state as `step_snapshot` gives it. The workspace's public id is read only `with_workspace_id`
+/// (else it is empty): only a 403 for a role names it, and a read has no such 403 (any role may
+/// read; a non-member's 403 names no workspace).
 pub fn lookup(
     conn: &Connection,
     flow_id: &str,
     user_pk: i64,
     api_key_hash: Option<&str>,
     step_id: &str,
+    with_workspace_id: bool,
 ) -> Result<Option<(bool, Result<Found>)>> {
     // Pages read matter on a database larger than memory: the flow is read from the covering
     // index `flows_head` (named, since the planner would take the unique index on `id` and then
@@ -118,48 +121,52 @@ pub fn lookup(
     // implies its step, by the foreign key). The text is kept short: the statement cache hashes
     // it on every call.
     let mut st = conn.prepare_cached(
-        "SELECT u.tenant_admin,f.pk,w.id,f.status='active',m.role,\
-         CASE WHEN s.value IS NOT NULL THEN 1 ELSE \
-         EXISTS(SELECT 1 FROM steps t WHERE t.flow_pk=f.pk AND t.step_id=?3) END,\
+        "SELECT u.tenant_admin,f.pk,\
+         CASE WHEN ?5 THEN(SELECT id FROM workspaces WHERE pk=f.workspace_pk)END,\
+         f.status='active',m.role,\
+         CASE WHEN s.value IS NULL THEN \
+         EXISTS(SELECT 1 FROM steps t WHERE t.flow_pk=f.pk AND t.step_id=?3)ELSE 1 END,\
          s.value,s.revision,s.generation \
          FROM users u LEFT JOIN flows f INDEXED BY flows_head ON f.id=?1 \
-         LEFT JOIN workspaces w ON w.pk=f.workspace_pk \
          LEFT JOIN members m ON m.workspace_pk=f.workspace_pk AND m.user_pk=u.pk \
          LEFT JOIN snapshots s ON s.flow_pk=f.pk AND s.step_id=?3 \
-         WHERE u.pk=?2 AND (?4 IS NULL OR u.api_key_hash=?4)",
+         WHERE u.pk=?2 AND(?4 IS NULL OR u.api_key_hash=?4)",
     )?;
     let row = st
-        .query_row(params![flow_id, user_pk, step_id, api_key_hash], |r| {
-            let tenant_admin: bool = r.get(0)?;
-            let Some(pk) = r.get::<_, Option<i64>>(1)? else {
-                return Ok((tenant_admin, None));
-            };
-            let role = match r.get_ref(4)? {
-                rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
-                    .ok()
-                    .and_then(crate::access::Role::parse),
-                _ => None,
-            };
-            let head = FlowHead {
-                pk,
-                workspace_id: r.get(2)?,
-                running: r.get(3)?,
-                role,
-            };
-            let step_exists: bool = r.get(5)?;
-            let value: Option<String> = r.get(6)?;
-            let snap = match (step_exists, value) {
-                (false, _) => None,
-                (true, None) => Some(None),
-                (true, Some(value)) => Some(Some(Snapshot {
-                    step_id: step_id.to_string(),
-                    value,
-                    revision: r.get(7)?,
-                    generation: r.get(8)?,
-                })),
-            };
-            Ok((tenant_admin, Some((head, snap))))
-        })
+        .query_row(
+            params![flow_id, user_pk, step_id, api_key_hash, with_workspace_id],
+            |r| {
+                let tenant_admin: bool = r.get(0)?;
+                let Some(pk) = r.get::<_, Option<i64>>(1)? else {
+                    return Ok((tenant_admin, None));
+                };
+                let role = match r.get_ref(4)? {
+                    rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
+                        .ok()
+                        .and_then(crate::access::Role::parse),
+                    _ => None,
+                };
+                let head = FlowHead {
+                    pk,
+                    workspace_id: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    running: r.get(3)?,
+                    role,
+                };
+                let step_exists: bool = r.get(5)?;
+                let value: Option<String> = r.get(6)?;
+                let snap = match (step_exists, value) {
+                    (false, _) => None,
+                    (true, None) => Some(None),
+                    (true, Some(value)) => Some(Some(Snapshot {
+                        step_id: step_id.to_string(),
+                        value,
+                        revision: r.get(7)?,
+                        generation: r.get(8)?,
+                    })),
+                };
+                Ok((tenant_admin, Some((head, snap))))
+            },
+        )
         .optional()?;
     Ok(row.map(|(tenant_admin, found)| {
         let found = found.ok_or_else(|| Error::not_found(format!("Flow {flow_id} not found")));
