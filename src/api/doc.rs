@@ -33,31 +33,25 @@ pub fn parse_write(body: Value, expected_type: &str, url_id: Option<&str>) -> Re
         expected_type,
         url_id,
     )?;
-    let attributes = match data.remove("attributes") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m,
-        Some(_) => {
-            return Err(Error::invalid(
-                "/data/attributes",
-                "`data.attributes` must be an object",
-            ))
-        }
-    };
-    let relationships = match data.remove("relationships") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m,
-        Some(_) => {
-            return Err(Error::invalid(
-                "/data/relationships",
-                "`data.relationships` must be an object",
-            ))
-        }
-    };
+    let attributes = optional_object(&mut data, "attributes")?;
+    let relationships = optional_object(&mut data, "relationships")?;
     Ok(WriteDoc {
         id,
         attributes,
         relationships,
     })
+}
+
+/// The member `name` of `data`: absent or `null` is an empty object, anything but an object is 400.
+fn optional_object(data: &mut Map<String, Value>, name: &str) -> Result<Map<String, Value>> {
+    match data.remove(name) {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m),
+        Some(_) => Err(Error::invalid(
+            &format!("/data/{name}"),
+            format!("`data.{name}` must be an object"),
+        )),
+    }
 }
 
 /// `data.type` must be the endpoint's type (else 409); `data.id`, when sent, a string equal to the
