@@ -66,8 +66,6 @@ pub struct Claim {
     pub password: bool,
     pub verified_hash: String,
     key: [u8; 32],
-    /// Set when this request should renew the remembered entry once confirmed.
-    renew_with: Option<String>,
 }
 
 /// The outcome of reading credentials (see `Auth::identify`).
@@ -78,8 +76,6 @@ pub enum Identity {
 
 struct Entry {
     user_pk: i64,
-    /// Set while one request re-verifies the entry (see `lookup`).
-    renewing: bool,
     /// The stored hash this entry was verified against.
     verified_hash: String,
     at: Instant,
@@ -142,7 +138,7 @@ impl Auth {
     /// `Verified` after a fresh argon2 verification, `Remembered` (still to be confirmed against
     /// the stored hash) when they were verified before. A `Remembered` identity must be confirmed
     /// before anything is answered: by `confirm`, or by the request's own statement or write
-    /// transaction, which then calls `confirmed` or `refuted`. Folding the confirmation into the
+    /// transaction, which calls `refuted` when it does not hold. Folding the confirmation into the
     /// request's own read saves the hot paths a read transaction of their own.
     pub fn identify(
         &self,
@@ -157,19 +153,12 @@ impl Auth {
         let kinds = kinds(allow_password);
         for &kind in kinds {
             let key = self.cache_key(kind, raw);
-            if let Some((user_pk, verified_hash, renew)) = self.lookup(&key) {
-                // Only a renewal needs the secret itself.
-                let renew_with = if renew {
-                    parse_basic(header).map(|(_, secret)| secret)
-                } else {
-                    None
-                };
+            if let Some((user_pk, verified_hash)) = self.lookup(&key) {
                 return Ok(Identity::Remembered(Claim {
                     user_pk,
                     password: kind == Secret::Password,
                     verified_hash,
                     key,
-                    renew_with,
                 }));
             }
         }
@@ -193,27 +182,16 @@ impl Auth {
         let (pk, password) = (claim.user_pk, claim.password);
         let found = store.read_one(|c| users::if_hash_is(c, pk, password, &claim.verified_hash))?;
         match found {
-            Some((id, email, tenant_admin)) => {
-                self.confirmed(&claim);
-                Ok(Principal {
-                    pk,
-                    id,
-                    email,
-                    tenant_admin,
-                })
-            }
+            Some((id, email, tenant_admin)) => Ok(Principal {
+                pk,
+                id,
+                email,
+                tenant_admin,
+            }),
             None => {
                 self.forget(&claim);
                 self.verify(store, header.unwrap_or(""), kinds(allow_password))
             }
-        }
-    }
-
-    /// A `Remembered` identity was confirmed by the request's own read: renews the entry when
-    /// it is due (see `lookup`).
-    pub fn confirmed(&self, claim: &Claim) {
-        if let Some(secret) = &claim.renew_with {
-            self.renew(&claim.key, secret, &claim.verified_hash);
         }
     }
 
@@ -284,38 +262,19 @@ impl Auth {
         hash_secret(secret)
     }
 
-    /// A remembered verification younger than the TTL: (user, verified hash, whether this caller
-    /// should renew it). Past half its age one caller at a time renews it with a fresh argon2
-    /// verification while the others go on using it, so busy credentials never expire all at
-    /// once into a crowd of argon2 checks.
-    fn lookup(&self, key: &[u8; 32]) -> Option<(i64, String, bool)> {
+    /// A remembered verification used within the TTL: (user, verified hash). Each use starts its
+    /// TTL again, so busy credentials never expire into a crowd of argon2 checks; an idle entry
+    /// expires. Verifying the secret again on the way would prove nothing new: the entry is named
+    /// by a MAC of these exact credentials, and every request compares the verified hash with the
+    /// stored one.
+    fn lookup(&self, key: &[u8; 32]) -> Option<(i64, String)> {
         let mut cache = self.cache.lock().ok()?;
         let e = cache.get_mut(key)?;
-        let age = e.at.elapsed();
-        if age >= self.ttl {
+        if e.at.elapsed() >= self.ttl {
             return None;
         }
-        let renew = age >= self.ttl / 2 && !e.renewing;
-        if renew {
-            e.renewing = true;
-        }
-        Some((e.user_pk, e.verified_hash.clone(), renew))
-    }
-
-    fn renew(&self, key: &[u8; 32], secret: &str, hash: &str) {
-        // A full gate means others are doing argon2 work: leave the renewal to a later request.
-        let ok = match self.gate.enter() {
-            Some(_permit) => verify_secret(secret, hash),
-            None => false,
-        };
-        if let Ok(mut cache) = self.cache.lock() {
-            if let Some(e) = cache.get_mut(key) {
-                e.renewing = false;
-                if ok {
-                    e.at = Instant::now();
-                }
-            }
-        }
+        e.at = Instant::now();
+        Some((e.user_pk, e.verified_hash.clone()))
     }
 
     fn remember(&self, key: [u8; 32], user_pk: i64, verified_hash: String) {
@@ -338,7 +297,6 @@ impl Auth {
                 user_pk,
                 verified_hash,
                 at: Instant::now(),
-                renewing: false,
             },
         );
     }

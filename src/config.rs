@@ -32,7 +32,8 @@ pub struct Config {
     pub max_flow_bytes: usize,
     /// Most successful credential verifications remembered.
     pub auth_cache_entries: usize,
-    /// Seconds a remembered verification stays valid (a key change ends it at once anyway).
+    /// Seconds a remembered verification stays unused before it is forgotten (each use restarts it;
+    /// a key change ends it at once anyway).
     pub auth_cache_ttl_secs: u64,
     /// argon2 verifications that may run at once.
     pub argon2_max_concurrent: usize,

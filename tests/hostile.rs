@@ -286,8 +286,8 @@ fn a_full_database_answers_507_changes_nothing_and_recovers() {
 
 #[test]
 fn busy_credentials_are_renewed_without_a_crowd_of_argon2_checks() {
-    // Remembered verifications last 2 s here; 32 clients keep one key busy for 5 s. Without
-    // renewal, every expiry sends all of them to argon2 at once and most get 429.
+    // Remembered verifications last 2 s unused here; 32 clients keep one key busy for 5 s. If busy
+    // entries expired, every expiry would send all of them to argon2 at once and most get 429.
     let s = Arc::new(Server::start_with(&[("FLOWSNAP_AUTH_CACHE_TTL_SECS", "2")]));
     s.get("/v2/users/me", &s.admin).expect(200);
     let until = Instant::now() + Duration::from_secs(5);

@@ -123,14 +123,12 @@ fn caller(who: &Identity) -> (i64, Option<String>) {
 }
 
 /// Settles remembered credentials once the request's own read or write has run: `refuted`
-/// (the caller was not found with that hash) forgets them and answers 401; otherwise they were
-/// confirmed and are renewed if due.
+/// (the caller was not found with that hash) forgets them and answers 401.
 fn settle<T>(ctx: &IdCtx, refuted: bool, result: Result<T>) -> Result<T> {
     if let Identity::Remembered(claim) = &ctx.who {
         if refuted {
             return Err(ctx.app.auth.refuted(claim));
         }
-        ctx.app.auth.confirmed(claim);
     }
     result
 }
@@ -174,18 +172,15 @@ fn write<T: Send + 'static>(
     f: impl FnOnce(&rusqlite::Connection, &flows::FlowHead) -> Result<T> + Send + 'static,
 ) -> Result<Option<T>> {
     let ((pk, hash), fid) = (caller(&ctx.who), flow_id.to_string());
-    let known = match &ctx.who {
-        Identity::Verified(p) => Some(p.tenant_admin),
-        Identity::Remembered(_) => None,
-    };
+    let verified_admin = matches!(&ctx.who, Identity::Verified(p) if p.tenant_admin);
     ctx.app.store.write(move |c| {
-        let tenant_admin = match (known, hash) {
-            (Some(admin), _) => admin,
-            (None, Some(h)) => match users::if_hash_is(c, pk, false, &h)? {
+        // Remembered credentials are confirmed here, first; verified ones were just now.
+        let tenant_admin = match &hash {
+            None => verified_admin,
+            Some(h) => match users::if_hash_is(c, pk, false, h)? {
                 Some((_, _, tenant_admin)) => tenant_admin,
                 None => return Ok(None),
             },
-            (None, None) => return Ok(None),
         };
         let head = flows::head(c, &fid, pk)?;
         require_as(tenant_admin, head.role, Perm::FlowEdit, &head.workspace_id)?;
