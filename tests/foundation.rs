@@ -572,7 +572,31 @@ fn migrate_creates_and_records_the_schema_version() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ok, "ok");
+    // A version-2 file whose flows_head index was dropped (by hand) gets it back on open.
+    c.execute_batch("DROP INDEX flows_head").unwrap();
     drop(c);
+    migrate(&old);
+    let c = rusqlite::Connection::open(&old).unwrap();
+    let index: i64 = c
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'flows_head'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 1, "a missing flows_head is made again");
+    assert_eq!(before, state_of(&old), "the repair keeps every row");
+    // A negative version (no flowsnap writes one) is refused, not skipped over.
+    c.execute_batch("PRAGMA user_version = -1").unwrap();
+    drop(c);
+    let out = Command::new(BIN)
+        .arg("--db")
+        .arg(&old)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-1"));
     let c = rusqlite::Connection::open(&db).unwrap();
     // A database from a newer flowsnap is refused, not damaged.
     c.execute_batch("PRAGMA user_version = 99").unwrap();

@@ -13,8 +13,13 @@ const MIGRATIONS: &[&str] = &[
     // 2: the columns every request naming a flow reads (its pk, workspace and status), in an
     // index by public id, so the lookup does not fetch the flow's row with its graph: one random
     // page read fewer per request when the database is larger than memory.
-    "CREATE INDEX flows_head ON flows (id, workspace_pk, status);",
+    FLOWS_HEAD,
 ];
+
+/// The index the flow-head lookups name (`INDEXED BY flows_head`): without it they cannot even
+/// be prepared, so it is also made again on every open of a database that lacks it.
+const FLOWS_HEAD: &str =
+    "CREATE INDEX IF NOT EXISTS flows_head ON flows (id, workspace_pk, status);";
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -35,6 +40,12 @@ pub fn migrate(conn: &Connection) -> Result<()> {
 
 fn migrate_in_tx(conn: &Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 0 {
+        return Err(Error::internal(format!(
+            "the database has schema version {version}, which no flowsnap writes; it is not a \
+             flowsnap database or it was changed by hand"
+        )));
+    }
     if version > SCHEMA_VERSION {
         return Err(Error::internal(format!(
             "the database has schema version {version}, newer than this flowsnap understands \
@@ -46,6 +57,7 @@ fn migrate_in_tx(conn: &Connection) -> Result<()> {
         conn.execute_batch(sql)?;
         conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
     }
+    conn.execute_batch(FLOWS_HEAD)?;
     conn.execute(
         "INSERT INTO contracts (id, name, created_at) SELECT ?1, ?2, ?3
          WHERE NOT EXISTS (SELECT 1 FROM contracts)",
