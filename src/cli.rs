@@ -188,7 +188,7 @@ fn run(command: Command, config: Config) -> Result<(), String> {
             Ok(())
         }
         Command::User(UserCommand::Create(a)) => {
-            if !crate::api::users::email_ok(&a.email) {
+            if !crate::util::email_ok(&a.email) {
                 return Err(format!("{:?} is not an e-mail address", a.email));
             }
             let password_hash = if a.password_stdin {
@@ -197,8 +197,8 @@ fn run(command: Command, config: Config) -> Result<(), String> {
                     .read_to_string(&mut p)
                     .map_err(|e| format!("cannot read the password: {e}"))?;
                 let p = p.trim_end_matches(['\r', '\n']);
-                if !crate::api::users::password_ok(p) {
-                    return Err("the password must be at least 8 characters with a letter, a digit and another symbol".into());
+                if !crate::util::password_ok(p) {
+                    return Err("the password must be 8 to 1024 bytes with a letter, a digit and another symbol".into());
                 }
                 Some(hash_secret(p).map_err(|e| e.detail)?)
             } else {

@@ -274,7 +274,7 @@ impl Config {
                 self.listen
             ));
         }
-        if !self.admin_email.contains('@') {
+        if !crate::util::email_ok(&self.admin_email) {
             return Err(format!(
                 "configuration: `admin_email` {:?} is not an e-mail address",
                 self.admin_email

@@ -104,6 +104,33 @@ pub fn json_str(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
 }
 
+/// Password rule: at least 8 characters with a letter, a digit and another symbol, and at most
+/// 1024 bytes (the longest secret an `Authorization` header is read with).
+pub fn password_ok(p: &str) -> bool {
+    p.chars().count() >= 8
+        && p.len() <= 1024
+        && p.chars().any(|c| c.is_alphabetic())
+        && p.chars().any(|c| c.is_ascii_digit())
+        && p.chars().any(|c| !c.is_alphanumeric())
+}
+
+/// E-mail rule: `local@domain`, at most 254 characters, no spaces, no control characters and no
+/// colon (HTTP Basic splits `email:secret` at the first colon, so such a user could never sign in).
+pub fn email_ok(e: &str) -> bool {
+    match e.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && e.len() <= 254
+                && !e
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == ':')
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -518,16 +518,19 @@ fn create_user_rules() {
             s.post("/v2/users", &s.admin, &doc)
         });
     }
-    refuse(&s, "not an e-mail", 400, || {
-        s.post(
-            "/v2/users",
-            &s.admin,
-            &user_doc("A", "B", "no-at-sign", "abcd123!"),
-        )
-    });
+    // Neither an address without `@`, nor one with a colon: HTTP Basic splits `email:key` at the
+    // first colon, so that user could never sign in.
+    for bad in ["no-at-sign", "a:b@example.com"] {
+        refuse(&s, &format!("e-mail {bad:?}"), 400, || {
+            s.post("/v2/users", &s.admin, &user_doc("A", "B", bad, "abcd123!"))
+        });
+    }
 
-    // Password: at least 8 characters with a letter, a digit and another symbol.
+    // Password: at least 8 characters with a letter, a digit and another symbol, and at most
+    // 1024 bytes (the longest secret a request is read with).
+    let too_long = format!("a1!{}", "x".repeat(1022));
     for bad in [
+        too_long.as_str(),
         "abc12!",    // too short
         "ab1!ab1",   // 7 characters
         "abcdefgh1", // no symbol

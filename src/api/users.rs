@@ -5,7 +5,7 @@ use super::doc::{parse_write, req_str};
 use super::{json_response, no_content, Ctx};
 use crate::db::users::{self, NewUser, User};
 use crate::error::{Error, Result};
-use crate::util::{iso_ms, new_api_key};
+use crate::util::{email_ok, iso_ms, new_api_key, password_ok};
 use rouille::Response;
 use serde_json::{json, Value};
 
@@ -79,28 +79,6 @@ pub fn get(ctx: &Ctx, id: &str) -> Result<Response> {
     Ok(single(200, &u))
 }
 
-/// Password rule: at least 8 characters with a letter, a digit and another symbol.
-pub fn password_ok(p: &str) -> bool {
-    p.chars().count() >= 8
-        && p.chars().any(|c| c.is_alphabetic())
-        && p.chars().any(|c| c.is_ascii_digit())
-        && p.chars().any(|c| !c.is_alphanumeric())
-}
-
-/// E-mail rule: `local@domain`, no spaces, at most 254 characters.
-pub fn email_ok(e: &str) -> bool {
-    match e.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && e.len() <= 254
-                && !e.chars().any(|c| c.is_whitespace() || c.is_control())
-        }
-        None => false,
-    }
-}
-
 fn name_attr(attrs: &serde_json::Map<String, Value>, name: &str) -> Result<String> {
     let v = req_str(attrs, name)?;
     if v.chars().count() > 100 || v.chars().any(|c| c.is_control()) {
@@ -124,14 +102,14 @@ pub fn create(ctx: &Ctx) -> Result<Response> {
     if !email_ok(&email) {
         return Err(Error::invalid(
             "/data/attributes/email",
-            format!("{email:?} is not an e-mail address"),
+            format!("{email:?} is not an e-mail address that can sign in: local@domain, at most 254 characters, without spaces or colons"),
         ));
     }
     let password = req_str(a, "password")?;
     if !password_ok(&password) {
         return Err(Error::invalid(
             "/data/attributes/password",
-            "`password` must be at least 8 characters and contain a letter, a digit and another symbol",
+            "`password` must be 8 to 1024 bytes and contain a letter, a digit and another symbol",
         ));
     }
     let password_hash = ctx.app.auth.hash(&password)?;
@@ -199,6 +177,11 @@ mod tests {
         assert!(!password_ok("abcdefg!"));
         assert!(!password_ok("abcdefg1"));
         assert!(!password_ok("12345678!"));
+        assert!(password_ok(&format!("a1!{}", "x".repeat(1021))));
+        assert!(
+            !password_ok(&format!("a1!{}", "x".repeat(1022))),
+            "over 1024 bytes"
+        );
     }
 
     #[test]
@@ -207,5 +190,6 @@ mod tests {
         assert!(!email_ok("ab.c"));
         assert!(!email_ok("a b@c"));
         assert!(!email_ok("@c"));
+        assert!(!email_ok("a:b@c.d"), "HTTP Basic could not carry it");
     }
 }
