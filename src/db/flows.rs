@@ -321,10 +321,11 @@ pub struct FlowPatch {
 /// Applies a patch. Changing `graph` or `type` of a running flow is 409; sending them unchanged is
 /// not a change.
 pub fn update(conn: &Connection, flow: &Flow, p: FlowPatch) -> Result<()> {
-    let graph_changes = match &p.graph {
-        Some(g) => crate::graph::differs(&flow.graph, &g.json),
-        None => false,
-    };
+    // Only a running flow refuses a changed graph: comparing (two parses) is needed only then.
+    let graph_changes = flow.running()
+        && p.graph
+            .as_ref()
+            .is_some_and(|g| crate::graph::differs(&flow.graph, &g.json));
     let type_changes = p.flow_type.as_ref().is_some_and(|t| *t != flow.flow_type);
     if flow.running() && (graph_changes || type_changes) {
         let what = if graph_changes { "graph" } else { "type" };
