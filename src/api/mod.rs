@@ -2,6 +2,7 @@
 //! an `Error` becomes a response. Resource handlers live one per module beside this file; they
 //! parse and authorize, run one store transaction, and build the document. They write no SQL.
 
+pub mod console;
 pub mod contracts;
 pub mod doc;
 pub mod flows;
@@ -165,6 +166,7 @@ fn dispatch(app: &App, req: &Request) -> Result<Response> {
         }
         Some(Route::OpenApi) if method == "GET" => return Ok(openapi::response()),
         Some(r @ (Route::Health | Route::OpenApi)) => return Err(method_not_allowed(allowed(r))),
+        None if console::owns(path) => return Ok(console::serve(req, path)),
         _ => {}
     }
     let allow_password = matches!(route, Some(Route::UserApiKey(_))) && method == "POST";
