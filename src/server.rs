@@ -23,6 +23,7 @@ pub fn store_config(c: &Config) -> StoreConfig {
         read_cache_bytes: c.read_cache_bytes,
         write_queue_max: c.write_queue_max,
         max_db_bytes: c.max_db_bytes,
+        audit_retention_days: c.audit_retention_days,
     }
 }
 
@@ -49,6 +50,7 @@ pub fn first_start(store: &Store, email: &str) -> Result<Option<(String, String)
                 password_hash: None,
             },
         )?;
+        crate::cli::command_event(c, "user.create", &u.id)?;
         Ok(Some((u.email, key)))
     })
 }
