@@ -1,0 +1,186 @@
+//! The console's files (spec section 12): served at `/` and under `/console/{hash}/` without
+//! authentication, with the security and cache headers, small, own origin only. What the console
+//! does in a browser is tested by `scripts/browser-test.sh` (tests/browser/console_test.py).
+
+mod common;
+use common::*;
+
+const CSP_MUST: &[&str] = &[
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "connect-src 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+];
+
+#[track_caller]
+fn assert_secured(r: &Resp) {
+    let csp = r.header("Content-Security-Policy").expect("CSP header");
+    for must in CSP_MUST {
+        assert!(csp.contains(must), "CSP {csp:?} lacks {must:?}");
+    }
+    assert!(!csp.contains("unsafe-"), "{csp}");
+    assert!(!csp.contains("http:") && !csp.contains("https:"), "{csp}");
+    assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"));
+    assert_eq!(r.header("Referrer-Policy"), Some("no-referrer"));
+}
+
+fn get_anon(s: &Server, path: &str, headers: &[(&str, &str)]) -> Resp {
+    s.request("GET", path, None, headers, None)
+}
+
+/// The hashed file URLs that the page names (`src` and `href` under /console/).
+fn file_urls(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for part in html.split(attr).skip(1) {
+            let url = part.split('"').next().unwrap_or("");
+            if url.starts_with("/console/") && !out.contains(&url.to_string()) {
+                out.push(url.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Every file the page loads: its own URLs and the modules they import (`from './x.js'`).
+fn all_files(s: &Server, html: &str) -> Vec<(String, Resp)> {
+    let mut todo = file_urls(html);
+    let mut done: Vec<(String, Resp)> = Vec::new();
+    while let Some(url) = todo.pop() {
+        if done.iter().any(|(u, _)| *u == url) {
+            continue;
+        }
+        let r = get_anon(s, &url, &[]);
+        let dir = url.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap();
+        for part in r.text().split("from './").skip(1) {
+            let name = part.split('\'').next().unwrap();
+            todo.push(format!("{dir}/{name}"));
+        }
+        done.push((url, r));
+    }
+    done
+}
+
+#[test]
+fn the_page_and_its_files_load_without_credentials_with_security_and_cache_headers() {
+    let s = Server::start();
+    let before = s.state();
+    let page = get_anon(&s, "/", &[]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(page.header("Content-Type"), Some("text/html; charset=utf-8"));
+    assert_eq!(page.header("Cache-Control"), Some("no-cache"));
+    assert!(page.header("WWW-Authenticate").is_none());
+    assert_secured(&page);
+    let html = page.text();
+    assert!(html.contains("<html lang=\"en\">"));
+    // No inline script or style: every <script> has a src, no style attribute or element.
+    assert_eq!(html.matches("<script").count(), html.matches("<script type=\"module\" src=\"/console/").count());
+    assert!(!html.contains(" style=") && !html.contains("<style"));
+
+    let files = all_files(&s, &html);
+    let names: Vec<&str> = files.iter().map(|(u, _)| u.rsplit('/').next().unwrap()).collect();
+    for needed in ["app.css", "app.js", "api.js", "json.js", "ui.js", "pages.js", "snapshot.js", "diff.js", "icon.svg"] {
+        assert!(names.contains(&needed), "{needed} not loaded: {names:?}");
+    }
+    let mut total = html.len();
+    for (url, r) in &files {
+        assert_eq!(r.status, 200, "{url}: {}", r.text());
+        assert_secured(r);
+        assert_eq!(r.header("Cache-Control"), Some("public, max-age=31536000, immutable"), "{url}");
+        let want = match url.rsplit('.').next().unwrap() {
+            "js" => "text/javascript; charset=utf-8",
+            "css" => "text/css; charset=utf-8",
+            "svg" => "image/svg+xml",
+            other => panic!("unexpected file type {other}"),
+        };
+        assert_eq!(r.header("Content-Type"), Some(want), "{url}");
+        let text = r.text();
+        // Every value and name is shown as text: no markup parsing anywhere in the console.
+        for banned in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+            assert!(!text.contains(banned), "{url} uses {banned}");
+        }
+        // Own origin only: no address of another host (the SVG namespace is a name, not a request).
+        let hosts = text.replace("http://www.w3.org/2000/svg", "");
+        assert!(!hosts.contains("http://") && !hosts.contains("https://") && !hosts.contains("//cdn"), "{url}");
+        total += r.body.len();
+    }
+    assert!(total < 150 * 1024, "the console is {total} bytes; the limit is 150 KB");
+    // All files live under one hashed prefix, which the page names.
+    let prefixes: std::collections::BTreeSet<&str> = files.iter().map(|(u, _)| u.rsplit_once('/').unwrap().0).collect();
+    assert_eq!(prefixes.len(), 1, "{prefixes:?}");
+    let prefix = prefixes.into_iter().next().unwrap();
+    assert_eq!(prefix.len(), "/console/".len() + 16, "{prefix}");
+    assert_eq!(s.state(), before, "loading the console changed nothing");
+}
+
+#[test]
+fn the_page_is_revalidated_by_its_etag() {
+    let s = Server::start();
+    let page = get_anon(&s, "/", &[]);
+    let etag = page.header("ETag").expect("ETag").to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let again = get_anon(&s, "/", &[("If-None-Match", &etag)]);
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("ETag"), Some(etag.as_str()));
+    assert_secured(&again);
+    let other = get_anon(&s, "/", &[("If-None-Match", "\"0000000000000000\"")]);
+    assert_eq!(other.status, 200);
+    assert_eq!(other.text(), page.text());
+    // The same binary answers the same page and ETag after a restart.
+    let mut s = s;
+    s.restart();
+    let after = get_anon(&s, "/", &[]);
+    assert_eq!(after.header("ETag"), Some(etag.as_str()));
+    assert_eq!(after.text(), page.text());
+}
+
+#[test]
+fn console_refusals_are_json_errors_with_the_same_headers_and_change_nothing() {
+    let s = Server::start();
+    let page = get_anon(&s, "/", &[]).text();
+    let app = file_urls(&page).into_iter().find(|u| u.ends_with("/app.js")).unwrap();
+    let prefix = app.strip_suffix("/app.js").unwrap().to_string();
+    let before = s.state();
+    let cases: Vec<(&str, String, u16)> = vec![
+        ("POST", "/".into(), 405),
+        ("DELETE", "/".into(), 405),
+        ("PATCH", app.clone(), 405),
+        ("GET", "/console/0000000000000000/app.js".into(), 404),
+        ("GET", format!("{prefix}/nothing.js"), 404),
+        ("GET", format!("{prefix}/"), 404),
+        ("GET", format!("{prefix}/../app.js"), 404),
+        ("GET", format!("{prefix}/app.js/x"), 404),
+        ("GET", "/console".into(), 404),
+        ("GET", "/console/".into(), 404),
+    ];
+    for (method, path, status) in &cases {
+        let r = s.request(method, path, None, &[], None);
+        assert_eq!(r.status, *status, "{method} {path}: {}", r.text());
+        assert_error_doc(&r, *status);
+        assert_secured(&r);
+        if *status == 405 {
+            assert_eq!(r.header("Allow"), Some("GET"), "{method} {path}");
+        }
+        assert!(r.header("Cache-Control").is_none_or(|c| !c.contains("immutable")), "{path}");
+    }
+    assert_eq!(s.state(), before);
+}
+
+#[test]
+fn everything_else_still_needs_credentials() {
+    let s = Server::start();
+    // The console's files need none, and ignore a wrong one.
+    let r = s.request("GET", "/", Some(&basic("admin@example.com", "wrong")), &[], None);
+    assert_eq!(r.status, 200);
+    // The API still answers 401 first, as before, also on paths near the console's.
+    for path in ["/v2/users/me", "/index.html", "/consoles", "/v2/console", "/favicon.ico"] {
+        let r = get_anon(&s, path, &[]);
+        r.expect(401);
+        assert!(r.header("WWW-Authenticate").is_some(), "{path}");
+    }
+    s.get("/v2/users/me", &s.admin).expect(200);
+}
