@@ -70,26 +70,50 @@ fn the_page_and_its_files_load_without_credentials_with_security_and_cache_heade
     let before = s.state();
     let page = get_anon(&s, "/", &[]);
     assert_eq!(page.status, 200, "{}", page.text());
-    assert_eq!(page.header("Content-Type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        page.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
     assert_eq!(page.header("Cache-Control"), Some("no-cache"));
     assert!(page.header("WWW-Authenticate").is_none());
     assert_secured(&page);
     let html = page.text();
     assert!(html.contains("<html lang=\"en\">"));
     // No inline script or style: every <script> has a src, no style attribute or element.
-    assert_eq!(html.matches("<script").count(), html.matches("<script type=\"module\" src=\"/console/").count());
+    assert_eq!(
+        html.matches("<script").count(),
+        html.matches("<script type=\"module\" src=\"/console/")
+            .count()
+    );
     assert!(!html.contains(" style=") && !html.contains("<style"));
 
     let files = all_files(&s, &html);
-    let names: Vec<&str> = files.iter().map(|(u, _)| u.rsplit('/').next().unwrap()).collect();
-    for needed in ["app.css", "app.js", "api.js", "json.js", "ui.js", "pages.js", "snapshot.js", "diff.js", "icon.svg"] {
+    let names: Vec<&str> = files
+        .iter()
+        .map(|(u, _)| u.rsplit('/').next().unwrap())
+        .collect();
+    for needed in [
+        "app.css",
+        "app.js",
+        "api.js",
+        "json.js",
+        "ui.js",
+        "pages.js",
+        "snapshot.js",
+        "diff.js",
+        "icon.svg",
+    ] {
         assert!(names.contains(&needed), "{needed} not loaded: {names:?}");
     }
     let mut total = html.len();
     for (url, r) in &files {
         assert_eq!(r.status, 200, "{url}: {}", r.text());
         assert_secured(r);
-        assert_eq!(r.header("Cache-Control"), Some("public, max-age=31536000, immutable"), "{url}");
+        assert_eq!(
+            r.header("Cache-Control"),
+            Some("public, max-age=31536000, immutable"),
+            "{url}"
+        );
         let want = match url.rsplit('.').next().unwrap() {
             "js" => "text/javascript; charset=utf-8",
             "css" => "text/css; charset=utf-8",
@@ -99,17 +123,33 @@ fn the_page_and_its_files_load_without_credentials_with_security_and_cache_heade
         assert_eq!(r.header("Content-Type"), Some(want), "{url}");
         let text = r.text();
         // Every value and name is shown as text: no markup parsing anywhere in the console.
-        for banned in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+        for banned in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+        ] {
             assert!(!text.contains(banned), "{url} uses {banned}");
         }
         // Own origin only: no address of another host (the SVG namespace is a name, not a request).
         let hosts = text.replace("http://www.w3.org/2000/svg", "");
-        assert!(!hosts.contains("http://") && !hosts.contains("https://") && !hosts.contains("//cdn"), "{url}");
+        assert!(
+            !hosts.contains("http://") && !hosts.contains("https://") && !hosts.contains("//cdn"),
+            "{url}"
+        );
         total += r.body.len();
     }
-    assert!(total < 150 * 1024, "the console is {total} bytes; the limit is 150 KB");
+    assert!(
+        total < 150 * 1024,
+        "the console is {total} bytes; the limit is 150 KB"
+    );
     // All files live under one hashed prefix, which the page names.
-    let prefixes: std::collections::BTreeSet<&str> = files.iter().map(|(u, _)| u.rsplit_once('/').unwrap().0).collect();
+    let prefixes: std::collections::BTreeSet<&str> = files
+        .iter()
+        .map(|(u, _)| u.rsplit_once('/').unwrap().0)
+        .collect();
     assert_eq!(prefixes.len(), 1, "{prefixes:?}");
     let prefix = prefixes.into_iter().next().unwrap();
     assert_eq!(prefix.len(), "/console/".len() + 16, "{prefix}");
@@ -142,7 +182,10 @@ fn the_page_is_revalidated_by_its_etag() {
 fn console_refusals_are_json_errors_with_the_same_headers_and_change_nothing() {
     let s = Server::start();
     let page = get_anon(&s, "/", &[]).text();
-    let app = file_urls(&page).into_iter().find(|u| u.ends_with("/app.js")).unwrap();
+    let app = file_urls(&page)
+        .into_iter()
+        .find(|u| u.ends_with("/app.js"))
+        .unwrap();
     let prefix = app.strip_suffix("/app.js").unwrap().to_string();
     let before = s.state();
     let cases: Vec<(&str, String, u16)> = vec![
@@ -165,7 +208,11 @@ fn console_refusals_are_json_errors_with_the_same_headers_and_change_nothing() {
         if *status == 405 {
             assert_eq!(r.header("Allow"), Some("GET"), "{method} {path}");
         }
-        assert!(r.header("Cache-Control").is_none_or(|c| !c.contains("immutable")), "{path}");
+        assert!(
+            r.header("Cache-Control")
+                .is_none_or(|c| !c.contains("immutable")),
+            "{path}"
+        );
     }
     assert_eq!(s.state(), before);
 }
@@ -174,10 +221,22 @@ fn console_refusals_are_json_errors_with_the_same_headers_and_change_nothing() {
 fn everything_else_still_needs_credentials() {
     let s = Server::start();
     // The console's files need none, and ignore a wrong one.
-    let r = s.request("GET", "/", Some(&basic("admin@example.com", "wrong")), &[], None);
+    let r = s.request(
+        "GET",
+        "/",
+        Some(&basic("admin@example.com", "wrong")),
+        &[],
+        None,
+    );
     assert_eq!(r.status, 200);
     // The API still answers 401 first, as before, also on paths near the console's.
-    for path in ["/v2/users/me", "/index.html", "/consoles", "/v2/console", "/favicon.ico"] {
+    for path in [
+        "/v2/users/me",
+        "/index.html",
+        "/consoles",
+        "/v2/console",
+        "/favicon.ico",
+    ] {
         let r = get_anon(&s, path, &[]);
         r.expect(401);
         assert!(r.header("WWW-Authenticate").is_some(), "{path}");

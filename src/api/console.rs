@@ -19,7 +19,8 @@ pub const PREFIX: &str = "/console/";
 
 /// Content-Security-Policy of every console response: its own origin only, no inline script or
 /// style, no framing, no `<base>`; images also from `data:` (none is used today).
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub const CSP: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; font-src 'self'; object-src 'none'; frame-ancestors 'none'; \
      base-uri 'none'; form-action 'self'";
 
@@ -28,15 +29,51 @@ const INDEX: &str = include_str!("../../console/index.html");
 
 /// The files under the prefix: name, content type, content.
 const FILES: &[(&str, &str, &[u8])] = &[
-    ("app.css", "text/css; charset=utf-8", include_bytes!("../../console/app.css")),
-    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../console/app.js")),
-    ("api.js", "text/javascript; charset=utf-8", include_bytes!("../../console/api.js")),
-    ("json.js", "text/javascript; charset=utf-8", include_bytes!("../../console/json.js")),
-    ("diff.js", "text/javascript; charset=utf-8", include_bytes!("../../console/diff.js")),
-    ("ui.js", "text/javascript; charset=utf-8", include_bytes!("../../console/ui.js")),
-    ("pages.js", "text/javascript; charset=utf-8", include_bytes!("../../console/pages.js")),
-    ("snapshot.js", "text/javascript; charset=utf-8", include_bytes!("../../console/snapshot.js")),
-    ("icon.svg", "image/svg+xml", include_bytes!("../../console/icon.svg")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../console/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../console/app.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../console/api.js"),
+    ),
+    (
+        "json.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../console/json.js"),
+    ),
+    (
+        "diff.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../console/diff.js"),
+    ),
+    (
+        "ui.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../console/ui.js"),
+    ),
+    (
+        "pages.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../console/pages.js"),
+    ),
+    (
+        "snapshot.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../console/snapshot.js"),
+    ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_bytes!("../../console/icon.svg"),
+    ),
 ];
 
 struct Built {
@@ -145,7 +182,10 @@ mod tests {
         let b = built();
         assert!(!b.index.contains("%BASE%"));
         for needed in ["app.css", "app.js", "icon.svg"] {
-            assert!(b.index.contains(&format!("{}/{needed}", base())), "{needed}");
+            assert!(
+                b.index.contains(&format!("{}/{needed}", base())),
+                "{needed}"
+            );
         }
         assert_eq!(b.hash.len(), 16);
     }
