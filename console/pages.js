@@ -1,6 +1,6 @@
 // Pages: workspaces, a workspace's flows, a flow with its steps, a workspace's audit log.
 
-import { api, all, enc, ApiError } from './api.js';
+import { api, all, enc, ApiError, credentials } from './api.js';
 import { h, fill, time, bytes, errorBox, notice, loading, table, announce } from './ui.js';
 import { parse, at, raw, plain, compact, utf8Bytes } from './json.js';
 
@@ -8,18 +8,36 @@ const FLOWS_PER_PAGE = 20;
 
 /** The workspace's members by user id (for "by whom"); empty when they cannot be read. */
 const peopleCache = new Map();
+const rolesCache = new Map();
 export async function people(workspaceId) {
   if (peopleCache.has(workspaceId)) return peopleCache.get(workspaceId);
   const map = new Map();
+  const roles = new Map();
   try {
     for (const m of await all(`/v2/workspaces/${enc(workspaceId)}/members`, 5)) {
       map.set(m.id, m.attributes.email);
+      roles.set(m.id, (m.attributes.roles || [])[0]);
     }
   } catch {
-    // Shown as ids instead.
+    // Shown as ids instead; the API still decides every write.
+    roles.set('?', 'unknown');
   }
   peopleCache.set(workspaceId, map);
+  rolesCache.set(workspaceId, roles);
   return map;
+}
+
+/** Why the signed-in user may not change flows and snapshots of the workspace (section 4's
+ * roles), or null when they may (or when it is not known: then the API decides). Call after
+ * `people(workspaceId)`. */
+export function cannotEdit(workspaceId) {
+  const roles = rolesCache.get(workspaceId);
+  const me = credentials()?.user?.id;
+  if (!roles || !me || roles.has('?')) return null;
+  const role = roles.get(me);
+  if (role === undefined) return 'You are not a member of this workspace: you may read it, but only its members may change it.';
+  if (role === 'guest') return 'Your role in this workspace is guest: you may read, but not change, its flows and snapshots.';
+  return null;
 }
 
 export function who(map, id) {
@@ -199,7 +217,8 @@ export async function flowPage(ctx, flowId) {
   ctx.crumbs([['Workspaces', '#/'], [wsName, `#/workspaces/${enc(wsId)}`], [a.name, `#/flows/${enc(flowId)}`]]);
   const running = a.status === 'active';
   const msg = h('div', { id: 'flow-msg' });
-  const toggle = h('button', { type: 'button', class: running ? 'danger' : 'primary' }, running ? 'Stop flow' : 'Start flow');
+  const denied = cannotEdit(wsId);
+  const toggle = h('button', { type: 'button', class: running ? 'danger' : 'primary', disabled: !!denied, 'aria-describedby': denied ? 'role-reason' : null }, running ? 'Stop flow' : 'Start flow');
   toggle.addEventListener('click', async () => {
     toggle.disabled = true;
     fill(msg, loading(running ? 'stopping the flow' : 'starting the flow'));
@@ -233,6 +252,7 @@ export async function flowPage(ctx, flowId) {
   fill(
     ctx.main,
     h('div', { class: 'title-row' }, h('h1', null, a.name), statusBadge(a.status), toggle),
+    denied ? notice('warn', h('p', { id: 'role-reason' }, denied)) : null,
     msg,
     a.description ? h('p', null, a.description) : null,
     h(
@@ -249,8 +269,12 @@ export async function flowPage(ctx, flowId) {
       ? table('Steps in graph order', ['#', 'Step', 'Name', 'Component', 'Snapshot', 'Revision', 'Last change', 'By'], rows)
       : notice('empty', 'This flow has no steps: add nodes to its graph with PATCH /v2/flows/{id}.'),
   );
-  const ms = Math.round(performance.now() - started);
-  ctx.main.dataset.renderMs = String(ms);
+  // The time to a painted page: after the next frame's layout and paint.
+  requestAnimationFrame(() =>
+    setTimeout(() => {
+      ctx.main.dataset.renderMs = String(Math.round(performance.now() - started));
+    }, 0),
+  );
 }
 
 const ACTIONS = [

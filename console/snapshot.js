@@ -8,7 +8,7 @@ import { api, enc, ApiError } from './api.js';
 import { h, fill, time, bytes, errorBox, notice, loading, table, code, confirmDialog, announce } from './ui.js';
 import { parse, at, raw, plain, pretty, validate, compact, utf8Bytes } from './json.js';
 import { diffLines } from './diff.js';
-import { people, who, workspaceName, statusBadge } from './pages.js';
+import { people, who, workspaceName, statusBadge, cannotEdit } from './pages.js';
 
 const base = (flowId, step) => `/v2/flows/${enc(flowId)}/snapshots/${enc(step)}`;
 
@@ -66,6 +66,7 @@ export async function snapshotPage(ctx, flowId, step) {
     return;
   }
   const running = fa.status === 'active';
+  const denied = cannotEdit(wsId);
   let snap = await current(flowId, step);
   if (!ctx.live()) return;
 
@@ -79,10 +80,11 @@ export async function snapshotPage(ctx, flowId, step) {
     running
       ? notice('warn', h('p', { id: reasonId }, h('strong', null, 'The flow is running: '), 'its snapshots cannot be created, changed, deleted or restored until it is stopped (on the ', h('a', { href: `#/flows/${enc(flowId)}` }, 'flow page'), ').'))
       : null,
+    denied ? notice('warn', h('p', { id: 'role-reason' }, denied)) : null,
     valueArea,
     versionsArea,
   );
-  const disabledAttrs = running ? { disabled: true, 'aria-describedby': reasonId } : {};
+  const disabledAttrs = running ? { disabled: true, 'aria-describedby': reasonId } : denied ? { disabled: true, 'aria-describedby': 'role-reason' } : {};
 
   const view = () => {
     if (!snap) return create();
@@ -325,6 +327,8 @@ export async function versionPage(ctx, flowId, step, versionId) {
   const info = (name) => plain(vres.text, at(attrs, name));
   const running = fa.status === 'active';
   const reasons = [];
+  const denied = cannotEdit(wsId);
+  if (denied) reasons.push(denied);
   if (running) reasons.push('The flow is running: stop it to restore.');
   if (op === 'delete') reasons.push('This version records a delete: it has no value to restore.');
   const msg = h('div');

@@ -236,6 +236,21 @@ def shot(page, name):
     page.screenshot(path=os.path.join(SHOTS, name), full_page=False)
 
 
+def axe_selftest(page):
+    """axe finds a violation that is there: an unlabelled input, added and removed by the test."""
+    ids = page.evaluate("""async () => {
+        const probe = document.createElement('div');
+        probe.id = 'axe-probe';
+        probe.appendChild(document.createElement('input'));
+        document.body.appendChild(probe);
+        try {
+            const r = await axe.run('#axe-probe', {runOnly: ['label']});
+            return r.violations.map(v => v.id);
+        } finally { probe.remove(); }
+    }""")
+    assert ids == ["label"], ids
+
+
 def axe(page, label):
     """Runs axe-core (injected by the test, not part of the console); fails on serious ones."""
     page.wait_for_function("() => !document.querySelector('main[aria-busy]')")
@@ -278,6 +293,7 @@ def run(server, s):
         def _():
             page.goto(base)
             expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+            axe_selftest(page)
             axe(page, "sign-in")
             page.get_by_label("E-mail").fill(server.key[0])
             page.get_by_label("API key").fill("not-the-key")
@@ -294,6 +310,10 @@ def run(server, s):
             page.keyboard.press("Control+A")
             page.keyboard.type(server.key[0])
             page.keyboard.press("Tab")
+            expect(page.get_by_label("API key")).to_be_focused()
+            # Focus is visible: the focused field has an outline drawn by :focus-visible.
+            outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+            assert outline not in ("none", ""), outline
             page.keyboard.type(server.key[1])
             page.keyboard.press("Enter")
             expect(page.get_by_role("heading", name="Workspaces", level=1)).to_be_visible()
@@ -486,7 +506,7 @@ def run(server, s):
             page.get_by_role("link", name="step_1").click()
             expect(page.get_by_role("button", name="Edit")).to_be_enabled()
 
-        @check("audit log: shown to an owner, refused in words to a guest")
+        @check("audit log: shown to an owner, refused in words to a guest; a guest cannot edit")
         def _():
             page.goto(base + f"#/workspaces/{s['ws']}/audit")
             table = page.get_by_role("region", name="Audit events, newest first")
@@ -499,6 +519,12 @@ def run(server, s):
             guest.get_by_label("API key").fill(s["guest"][1])
             guest.get_by_role("button", name="Sign in").click()
             expect(guest.get_by_text("You may not read this workspace’s audit log")).to_be_visible()
+            # A guest reads snapshots; the write buttons say why they are off.
+            guest.goto(base + f"#/flows/{s['orders']}/steps/step_1")
+            expect(guest.get_by_role("region", name="Snapshot value of step step_1")).to_be_visible()
+            expect(guest.get_by_text("Your role in this workspace is guest")).to_be_visible()
+            expect(guest.get_by_role("button", name="Edit")).to_be_disabled()
+            axe(guest, "snapshot (guest)")
             guest.get_by_role("button", name="Sign out").click()
             expect(guest.get_by_role("heading", name="Sign in")).to_be_visible()
             assert guest.evaluate("() => sessionStorage.length") == 0
@@ -508,26 +534,40 @@ def run(server, s):
         def _():
             page.goto(base + "#/")
             expect(page.get_by_role("heading", name="Workspaces", level=1)).to_be_visible()
-            t0 = time.perf_counter()
-            page.evaluate(f"() => {{ location.hash = '#/flows/{s['big']}'; }}")
+            # Timed in the page, to the frame: from the hash change to 1,000 rows in the DOM, and
+            # the longest task the main thread ran meanwhile (a frozen page is one long task).
+            page.evaluate("""() => {
+                window.__long = [];
+                new PerformanceObserver(l => window.__long.push(...l.getEntries().map(e => e.duration)))
+                    .observe({type: 'longtask'});
+            }""")
+            timed = """([hash, selector, want]) => new Promise(resolve => {
+                window.__long = [];
+                const t0 = performance.now();
+                location.hash = hash;
+                const tick = () => {
+                    const el = document.querySelectorAll(selector);
+                    if (want(el)) requestAnimationFrame(() => resolve({ms: performance.now() - t0,
+                        longest: Math.max(0, ...window.__long)}));
+                    else requestAnimationFrame(tick);
+                };
+                requestAnimationFrame(tick);
+            })"""
+            r = page.evaluate(timed.replace("want(el)", "el.length === 1000"), [f"#/flows/{s['big']}", "main tbody tr", None])
             rows = page.get_by_role("region", name="Steps in graph order").locator("tbody tr")
-            expect(rows).to_have_count(1000, timeout=30_000)
-            ms = round((time.perf_counter() - t0) * 1000)
-            in_page = int(page.locator("main").get_attribute("data-render-ms"))
-            # The page answers input right after: a click handler runs within a frame or two.
-            t1 = time.perf_counter()
-            page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
-            frame_ms = round((time.perf_counter() - t1) * 1000)
-            report["timings_ms"]["flow_1000_steps_shown"] = ms
-            report["timings_ms"]["flow_1000_steps_in_page"] = in_page
-            report["timings_ms"]["next_frame_after"] = frame_ms
-            assert ms < 5000, ms
-            t0 = time.perf_counter()
-            rows.nth(1).get_by_role("link", name="step_2").click()
+            expect(rows).to_have_count(1000)
+            page.wait_for_function("() => document.querySelector('main').dataset.renderMs")
+            report["timings_ms"]["flow_1000_steps_shown"] = round(r["ms"])
+            report["timings_ms"]["flow_1000_steps_longest_task"] = round(r["longest"])
+            report["timings_ms"]["flow_1000_steps_request_to_paint"] = int(page.locator("main").get_attribute("data-render-ms"))
+            assert r["ms"] < 5000 and r["longest"] < 2000, r
+            r = page.evaluate(timed.replace("want(el)", "el.length === 1 && el[0].textContent.includes('SKU-000001')"),
+                              [f"#/flows/{s['big']}/steps/step_2", "main pre.code", None])
             expect(page.get_by_role("region", name="Snapshot value of step step_2")).to_contain_text('"sku": "SKU-000001"')
-            report["timings_ms"]["snapshot_5kb_shown"] = round((time.perf_counter() - t0) * 1000)
+            report["timings_ms"]["snapshot_5kb_shown"] = round(r["ms"])
+            report["timings_ms"]["snapshot_5kb_longest_task"] = round(r["longest"])
+            assert r["ms"] < 5000, r
             report["five_kb_snapshot_bytes"] = s["five_kb_size"]
-            assert report["timings_ms"]["snapshot_5kb_shown"] < 5000
 
         @check("phone width and dark scheme: readable, nothing wider than the screen")
         def _():
