@@ -121,6 +121,7 @@ async function route() {
   const my = ++seq;
   const { path, query } = parseHash();
   const main = document.getElementById('main');
+  delete main.dataset.renderMs;
   const ctx = {
     main,
     query,

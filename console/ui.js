@@ -72,14 +72,16 @@ export function loading(what) {
 }
 
 /** A table in a focusable, labelled scroll region (keyboard users can scroll it too). */
-export function table(label, head, rows) {
+export function table(label, head, rows, widths) {
   return h(
     'div',
     { class: 'table-wrap', role: 'region', 'aria-label': label, tabindex: '0' },
     h(
       'table',
-      null,
+      widths ? { class: 'fixed' } : null,
       h('caption', { class: 'visually-hidden' }, label),
+      // Fixed column widths: the browser lays out a long table from its first row only.
+      widths ? h('colgroup', null, widths.map((w) => h('col', { class: `w${w}` }))) : null,
       h('thead', null, h('tr', null, head.map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', null, rows),
     ),
