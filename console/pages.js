@@ -274,7 +274,7 @@ export async function flowPage(ctx, flowId) {
     running ? notice('warn', 'This flow is running: its snapshots are read-only until it is stopped.') : null,
     h('h2', null, `Steps (${nodes.length}, ${withSnap} with a snapshot)`),
     nodes.length
-      ? table('Steps in graph order', ['#', 'Step', 'Name', 'Component', 'Snapshot', 'Revision', 'Last change', 'By'], rows.slice(0, FIRST_ROWS), [4, 12, 16, 22, 8, 8, 16, 14])
+      ? table('Steps in graph order', ['#', 'Step', 'Name', 'Component', 'Snapshot', 'Revision', 'Last change', 'By'], rows.slice(0, FIRST_ROWS), [4, 11, 16, 22, 9, 8, 16, 14])
       : notice('empty', 'This flow has no steps: add nodes to its graph with PATCH /v2/flows/{id}.'),
   );
   performance.mark('flow:filled');
