@@ -42,7 +42,17 @@ export class ApiError extends Error {
  * `ApiError` for every other status (with the API's `detail`) and for network failures
  * (status 0). `json()` parses a copy of the body with JSON.parse: use it for ids, names, times,
  * never for snapshot values (see json.js). */
-export async function api(method, path, { body, headers = {}, creds } = {}) {
+// One call at a time: the browser then reuses one keep-alive connection instead of opening
+// several at once, which flowsnap's HTTP layer may leave unread while other connections stay
+// open (README, "The HTTP layer's limits"). Calls on loopback take milliseconds.
+let line = Promise.resolve();
+export function api(method, path, options) {
+  const run = line.then(() => call(method, path, options));
+  line = run.catch(() => {});
+  return run;
+}
+
+async function call(method, path, { body, headers = {}, creds } = {}) {
   const c = creds || credentials();
   const h = { Accept: 'application/json', ...headers };
   if (c) h.Authorization = basic(c.email, c.key);

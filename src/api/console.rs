@@ -27,58 +27,46 @@ pub const CSP: &str =
 /// The page: `%BASE%` is replaced by the hashed prefix of the files.
 const INDEX: &str = include_str!("../../console/index.html");
 
-/// The files under the prefix: name, content type, content.
-const FILES: &[(&str, &str, &[u8])] = &[
-    (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../console/app.css"),
-    ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../console/app.js"),
-    ),
-    (
-        "api.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../console/api.js"),
-    ),
-    (
-        "json.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../console/json.js"),
-    ),
-    (
-        "diff.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../console/diff.js"),
-    ),
-    (
-        "ui.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../console/ui.js"),
-    ),
-    (
-        "pages.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../console/pages.js"),
-    ),
-    (
-        "snapshot.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../console/snapshot.js"),
-    ),
-    (
-        "icon.svg",
-        "image/svg+xml",
-        include_bytes!("../../console/icon.svg"),
-    ),
+/// The console's ES modules, in dependency order. They are served as one module, `app.js`,
+/// assembled at start (see `assemble`): a browser then loads the page with two requests besides
+/// `/` instead of a burst over several new connections, which the HTTP layer (tiny_http 0.12)
+/// may leave unread until another connection closes (README, "The HTTP layer's limits").
+const MODULES: &[(&str, &str)] = &[
+    ("json.js", include_str!("../../console/json.js")),
+    ("diff.js", include_str!("../../console/diff.js")),
+    ("api.js", include_str!("../../console/api.js")),
+    ("ui.js", include_str!("../../console/ui.js")),
+    ("pages.js", include_str!("../../console/pages.js")),
+    ("snapshot.js", include_str!("../../console/snapshot.js")),
+    ("app.js", include_str!("../../console/app.js")),
 ];
+
+const CSS: &[u8] = include_bytes!("../../console/app.css");
+
+/// One module from the modules: their `import` lines dropped (every import is one line, of a
+/// module named here) and their `export` keywords removed. Top-level names are unique across the
+/// files, which `tests/console.rs` checks.
+fn assemble() -> String {
+    let mut out =
+        String::from("// flowsnap console: console/*.js assembled in dependency order.\n");
+    for (name, text) in MODULES {
+        out.push_str(&format!("\n// --- {name}\n"));
+        for line in text.lines() {
+            if line.starts_with("import ") {
+                continue;
+            }
+            out.push_str(line.strip_prefix("export ").unwrap_or(line));
+            out.push('\n');
+        }
+    }
+    out
+}
 
 struct Built {
     /// 16 hex digits of a BLAKE2s hash of every embedded file.
     hash: String,
+    /// The assembled module.
+    js: String,
     /// `index.html` with the hashed prefix filled in.
     index: String,
     /// The strong ETag of `index`.
@@ -88,12 +76,11 @@ struct Built {
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
+        let js = assemble();
         let mut h = Blake2s256::new();
-        h.update(INDEX.as_bytes());
-        for (name, _, body) in FILES {
-            h.update(name.as_bytes());
-            h.update((body.len() as u64).to_le_bytes());
-            h.update(body);
+        for part in [INDEX.as_bytes(), CSS, js.as_bytes()] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
         }
         let digest = h.finalize();
         let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
@@ -101,6 +88,7 @@ fn built() -> &'static Built {
         Built {
             etag: format!("\"{hash}\""),
             hash,
+            js,
             index,
         }
     })
@@ -152,13 +140,17 @@ fn answer(req: &Request, path: &str) -> Result<Response> {
         ));
     }
     let rest = path.strip_prefix(PREFIX).unwrap_or("");
-    let file = rest
-        .split_once('/')
-        .filter(|(hash, _)| *hash == b.hash)
-        .and_then(|(_, name)| FILES.iter().find(|(n, _, _)| *n == name));
+    let file = match rest.split_once('/') {
+        Some((hash, name)) if hash == b.hash => match name {
+            "app.js" => Some(("text/javascript; charset=utf-8", b.js.as_bytes())),
+            "app.css" => Some(("text/css; charset=utf-8", CSS)),
+            _ => None,
+        },
+        _ => None,
+    };
     match file {
-        Some((_, ctype, body)) => Ok(secured(
-            Response::from_data(*ctype, body.to_vec())
+        Some((ctype, body)) => Ok(secured(
+            Response::from_data(ctype, body.to_vec())
                 .with_additional_header("Cache-Control", "public, max-age=31536000, immutable"),
         )),
         None => Err(Error::not_found(format!(
@@ -170,7 +162,7 @@ fn answer(req: &Request, path: &str) -> Result<Response> {
 
 /// Total size in bytes of the embedded HTML, CSS and JavaScript.
 pub fn total_bytes() -> usize {
-    INDEX.len() + FILES.iter().map(|(_, _, b)| b.len()).sum::<usize>()
+    INDEX.len() + CSS.len() + built().js.len()
 }
 
 #[cfg(test)]
@@ -181,13 +173,24 @@ mod tests {
     fn index_names_every_file_by_its_hashed_url_and_nothing_else() {
         let b = built();
         assert!(!b.index.contains("%BASE%"));
-        for needed in ["app.css", "app.js", "icon.svg"] {
+        for needed in ["app.css", "app.js"] {
             assert!(
                 b.index.contains(&format!("{}/{needed}", base())),
                 "{needed}"
             );
         }
         assert_eq!(b.hash.len(), 16);
+    }
+
+    #[test]
+    fn the_module_has_no_import_or_export_left() {
+        let js = &built().js;
+        assert!(!js
+            .lines()
+            .any(|l| l.starts_with("import ") || l.starts_with("export ")));
+        for (name, _) in MODULES {
+            assert!(js.contains(&format!("// --- {name}")), "{name}");
+        }
     }
 
     #[test]
