@@ -360,7 +360,8 @@ fn restore_refusals_come_in_the_listed_order_and_change_nothing() {
         )
     };
     // (step, version, headers, status, running): each refusal wins over every later one.
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, u16, bool)> = vec![
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, u16, bool);
+    let cases: Vec<Case> = vec![
         ("nope", "1-1".into(), vec![], 404, true),
         ("step_1", "999-9".into(), vec![], 409, true),
         (

@@ -77,7 +77,13 @@ pub fn id(generation: i64, revision: i64) -> String {
 /// then simply not found).
 pub fn parse_id(s: &str) -> Option<(i64, i64)> {
     let (g, r) = s.split_once('-')?;
-    let digits = |t: &str| !t.is_empty() && t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit());
+    // Canonical decimal only (no sign, no leading zero): one spelling per version.
+    let digits = |t: &str| {
+        !t.is_empty()
+            && t.len() <= 18
+            && t.bytes().all(|b| b.is_ascii_digit())
+            && (t == "0" || !t.starts_with('0'))
+    };
     if !digits(g) || !digits(r) {
         return None;
     }
