@@ -3,6 +3,8 @@
 // shows, and the browser never opens its own password dialog.
 
 const STORE = 'flowsnap.console.credentials';
+// A call that gets no answer in this time fails with an error instead of holding the console.
+const TIMEOUT_MS = 30_000;
 
 export function credentials() {
   try {
@@ -59,8 +61,11 @@ async function call(method, path, { body, headers = {}, creds } = {}) {
   if (body !== undefined) h['Content-Type'] = 'application/json';
   let res;
   try {
-    res = await fetch(path, { method, headers: h, body, cache: 'no-store', credentials: 'omit', redirect: 'error' });
+    res = await fetch(path, { method, headers: h, body, cache: 'no-store', credentials: 'omit', redirect: 'error', signal: AbortSignal.timeout(TIMEOUT_MS) });
   } catch (e) {
+    if (e.name === 'TimeoutError') {
+      throw new ApiError(0, 'No answer', `The server did not answer within ${TIMEOUT_MS / 1000} s. Try again; if it keeps happening, check the server's log.`);
+    }
     throw new ApiError(0, 'Network error', `The server could not be reached (${e.message}). Is flowsnap still running?`);
   }
   const text = await res.text();

@@ -181,6 +181,8 @@ export async function snapshotPage(ctx, flowId, step) {
     announce(creating ? 'Snapshot created' : `Saved${snap.meta.revision ? `: revision ${snap.meta.revision}` : ''}`);
     const saved = h('div', { class: 'notice ok', role: 'status' }, creating ? 'Snapshot created.' : 'Saved.');
     valueArea.insertBefore(saved, valueArea.children[1] || null);
+    // Keyboard users continue from the value's first action (Edit).
+    valueArea.querySelector('button')?.focus();
     loadVersions();
   };
 
