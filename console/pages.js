@@ -44,7 +44,7 @@ export function cannotEdit(workspaceId) {
 }
 
 export function who(map, id) {
-  if (id === null) return h('span', { class: 'muted' }, 'command line');
+  if (id === null) return h('span', { class: 'muted' }, 'command line or fixture');
   if (id === undefined) return h('span', { class: 'muted' }, '—');
   return map.get(id) || id;
 }
