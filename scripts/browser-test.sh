@@ -27,7 +27,7 @@ if [[ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]]; then
     export DEBIAN_FRONTEND=noninteractive
     SUDO=; [[ $(id -u) -ne 0 ]] && SUDO=sudo
     $SUDO apt-get update -q >/dev/null
-    $SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null
+    $SUDO apt-get install -y -q chromium chromium-driver >/dev/null
 fi
 
 VENV=$ROOT/target/browser-venv
