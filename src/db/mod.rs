@@ -8,6 +8,8 @@
 //!   alone, and every caller is answered only after the commit that holds its change.
 //! - This module and its children know SQL and nothing of HTTP.
 
+pub mod backup;
+pub mod check;
 pub mod flows;
 pub mod migrate;
 pub mod snapshots;
@@ -18,7 +20,7 @@ use crate::error::{Error, Kind, Result};
 use rusqlite::{Connection, OpenFlags};
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -224,15 +226,6 @@ impl Store {
                 let _ = h.join();
             }
         }
-    }
-
-    /// Consistent online copy of the database into `out` (SQLite's backup API).
-    pub fn backup_to(&self, out: &Path) -> Result<()> {
-        let src = open_connection(&self.config, true)?;
-        let mut dst = Connection::open(out)?;
-        let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
-        backup.run_to_completion(256, Duration::from_millis(0), None)?;
-        Ok(())
     }
 }
 
