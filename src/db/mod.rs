@@ -39,6 +39,8 @@ pub struct StoreConfig {
     pub write_queue_max: usize,
     /// 0: unlimited. Otherwise the most bytes the database file may hold (PRAGMA max_page_count).
     pub max_db_bytes: u64,
+    /// `PRAGMA wal_autocheckpoint` (PASSIVE checkpoints after a commit); 0: none, for Litestream.
+    pub wal_autocheckpoint_pages: u32,
 }
 
 /// Called by the writer once the transaction holding a job has committed (`None`) or failed.
@@ -71,6 +73,12 @@ fn open_connection(config: &StoreConfig, read_only: bool) -> Result<Connection> 
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(&config.path, flags)?;
     conn.busy_timeout(config.busy_timeout)?;
+    // Only PASSIVE checkpoints, and none at all with 0: Litestream (spec section 13) wants to
+    // run the checkpoints itself, and flowsnap never runs a RESTART or TRUNCATE one.
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = {};",
+        config.wal_autocheckpoint_pages
+    ))?;
     conn.execute_batch(if config.synchronous_full {
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
     } else {
