@@ -61,6 +61,16 @@ enum Command {
     /// Check the (possibly live) database: SQLite's integrity_check and foreign_key_check and the
     /// schema version. Prints one JSON line; exits 0 only when all is well, else 1.
     Check,
+    /// Ask the running server for GET /healthz; exit 0 when it answers 200 {"status": "ok"},
+    /// else 1 with the reason (for container HEALTHCHECKs: no curl needed).
+    Healthcheck {
+        /// Server address [default: the `listen` setting; 0.0.0.0 and :: are probed on loopback].
+        #[arg(long, value_name = "ADDR")]
+        addr: Option<String>,
+        /// Seconds each step (connect, send, answer) may take.
+        #[arg(long, value_name = "SECS", default_value_t = 3)]
+        timeout: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -186,6 +196,12 @@ fn run(command: Command, config: Config) -> Result<(), String> {
                 done.bytes,
                 done.elapsed.as_millis()
             );
+            Ok(())
+        }
+        Command::Healthcheck { addr, timeout } => {
+            let target = crate::probe::target(addr.as_deref().unwrap_or(&config.listen))?;
+            crate::probe::probe(target, Duration::from_secs(timeout.clamp(1, 60)))?;
+            println!("{{\"status\":\"ok\",\"addr\":\"{target}\"}}");
             Ok(())
         }
         Command::Check => {
