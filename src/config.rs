@@ -59,6 +59,10 @@ pub struct Config {
     pub log_level: String,
     /// E-mail of the tenant-admin created on first start.
     pub admin_email: String,
+    /// Versions kept per step (section 9); 0 keeps none.
+    pub history_max_versions: u32,
+    /// Days an audit event is kept (section 10); 0 keeps events for ever.
+    pub audit_retention_days: u32,
 }
 
 impl Default for Config {
@@ -87,6 +91,8 @@ impl Default for Config {
             max_db_bytes: 0,
             log_level: "info".into(),
             admin_email: "admin@example.com".into(),
+            history_max_versions: 10,
+            audit_retention_days: 90,
         }
     }
 }
@@ -116,6 +122,8 @@ const KEYS: &[&str] = &[
     "max_db_bytes",
     "log_level",
     "admin_email",
+    "history_max_versions",
+    "audit_retention_days",
 ];
 
 /// Environment variables with the prefix that are not settings.
@@ -209,7 +217,7 @@ impl Config {
         }
         // Upper bounds: beyond these a value is a typo, and some would make the start itself fail
         // (a channel allocated up front, a timeout SQLite refuses, paging arithmetic).
-        let at_most: [(&str, u64, u64); 16] = [
+        let at_most: [(&str, u64, u64); 18] = [
             ("workers", self.workers as u64, 1024),
             ("max_body_bytes", self.max_body_bytes as u64, 1 << 30),
             (
@@ -249,6 +257,16 @@ impl Config {
                 "wal_autocheckpoint_pages",
                 self.wal_autocheckpoint_pages as u64,
                 1_000_000,
+            ),
+            (
+                "history_max_versions",
+                self.history_max_versions as u64,
+                crate::db::versions::MAX_KEEP as u64,
+            ),
+            (
+                "audit_retention_days",
+                self.audit_retention_days as u64,
+                36_500,
             ),
         ];
         for (name, v, max) in at_most {

@@ -24,6 +24,7 @@ pub fn store_config(c: &Config) -> StoreConfig {
         write_queue_max: c.write_queue_max,
         max_db_bytes: c.max_db_bytes,
         wal_autocheckpoint_pages: c.wal_autocheckpoint_pages,
+        audit_retention_days: c.audit_retention_days,
     }
 }
 
@@ -50,6 +51,7 @@ pub fn first_start(store: &Store, email: &str) -> Result<Option<(String, String)
                 password_hash: None,
             },
         )?;
+        crate::cli::command_event(c, "user.create", &u.id)?;
         Ok(Some((u.email, key)))
     })
 }
