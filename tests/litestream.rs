@@ -6,7 +6,11 @@
 //!    instant, Litestream with it) restores into a database that opens, passes `flowsnap check`
 //!    and holds, for every step, a state some write really made: a consistent prefix of the
 //!    acknowledged history, missing at most what was not yet shipped (the figure is printed);
-//! 2. Litestream is stopped with SIGTERM after the kill, which ships what was left in the WAL
+//! 2. before the kill, `litestream sync -wait` (through Litestream's control socket) reports a
+//!    replicated position (a transaction id) once everything in the WAL at the call is shipped;
+//!    the database restored up to that position (`restore -txid`) holds every write acknowledged
+//!    before the call;
+//! 3. Litestream is stopped with SIGTERM after the kill, which ships what was left in the WAL
 //!    (its shutdown sync), so its last replicated position is the end of the WAL, and the database
 //!    restored from it must hold **every** write acknowledged before the kill, with its revision.
 //!
@@ -102,6 +106,12 @@ fn litestream_restore_after_sigkill_holds_every_acknowledged_write() {
     let text = docs
         .replace("/var/lib/flowsnap/flowsnap.db", s.db().to_str().unwrap())
         .replace("/var/backups/flowsnap-replica", replica.to_str().unwrap());
+    // The control socket (test only) for `litestream sync -wait`.
+    let socket = s.dir.join("litestream.sock");
+    let text = format!(
+        "socket:\n  enabled: true\n  path: {}\n{text}",
+        socket.to_str().unwrap()
+    );
     std::fs::write(&config, text).unwrap();
     let log_path = s.dir.join("litestream.log");
     let log = std::fs::File::create(&log_path).unwrap();
@@ -135,7 +145,7 @@ fn litestream_restore_after_sigkill_holds_every_acknowledged_write() {
     let stop = AtomicBool::new(false);
     let acked = AtomicU64::new(0);
     let lost_machine = s.dir.join("replica-at-kill");
-    let (acks, in_flight, killed_at, wal_bytes) = std::thread::scope(|scope| {
+    let (acks, in_flight, killed_at, wal_bytes, synced_at, txid) = std::thread::scope(|scope| {
         let _stop = load::StopOnDrop(&stop);
         let writers = scope.spawn(|| fx.run(&s, &stop, &acked));
         // Several sync intervals (1 s) of writes, so the replica holds many positions.
@@ -143,6 +153,29 @@ fn litestream_restore_after_sigkill_holds_every_acknowledged_write() {
         while start.elapsed() < Duration::from_secs(4) || acked.load(Ordering::SeqCst) < 300 {
             assert!(start.elapsed() < Duration::from_secs(60), "too few writes");
             std::thread::sleep(Duration::from_millis(50));
+        }
+        // A position Litestream reports as replicated: `sync -wait` returns once everything
+        // in the WAL when it was called is on the replica, and says which transaction that is.
+        let synced_at = Instant::now();
+        let r = Command::new(&bin)
+            .args(["sync", "-wait", "-json", "-socket"])
+            .arg(&socket)
+            .arg(s.db())
+            .output()
+            .unwrap();
+        assert!(
+            r.status.success(),
+            "litestream sync -wait: {}{}",
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&r.stdout).expect("sync -json");
+        let txid = v["replica_txid"].as_u64().expect("replica_txid");
+        assert!(txid >= 1, "{v}");
+        // More writes after it, then the kill.
+        let after = acked.load(Ordering::SeqCst);
+        while acked.load(Ordering::SeqCst) < after + 300 {
+            std::thread::sleep(Duration::from_millis(20));
         }
         let wal_bytes = std::fs::metadata(s.dir.join("flowsnap.db-wal"))
             .map(|m| m.len())
@@ -153,7 +186,7 @@ fn litestream_restore_after_sigkill_holds_every_acknowledged_write() {
         let killed_at = Instant::now();
         copy_dir(&replica, &lost_machine);
         let (acks, in_flight) = writers.join().unwrap();
-        (acks, in_flight, killed_at, wal_bytes)
+        (acks, in_flight, killed_at, wal_bytes, synced_at, txid)
     });
     s.kill(); // reaps the killed process
     assert!(acks.len() >= 300);
@@ -194,7 +227,35 @@ fn litestream_restore_after_sigkill_holds_every_acknowledged_write() {
             .sum()
     };
 
-    // 2. Litestream stopped after the kill: its shutdown sync ships the rest of the WAL.
+    // 2. Restored up to the position `sync -wait` reported: every write acknowledged before
+    //    that call is there.
+    let at_sync = s.dir.join("restored-at-sync.db");
+    let r = Command::new(&bin)
+        .arg("restore")
+        .arg("-config")
+        .arg(&config)
+        .arg("-txid")
+        .arg(format!("{txid:016x}"))
+        .arg("-o")
+        .arg(&at_sync)
+        .arg(s.db())
+        .output()
+        .unwrap();
+    assert!(
+        r.status.success(),
+        "restore -txid: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let (code, v) = load::check(&at_sync);
+    assert_eq!(code, Some(0), "{v}");
+    let checked = load::verify_copy(&fx, &at_sync, &acks, &in_flight, synced_at);
+    assert_eq!(
+        checked, 32,
+        "every step had acknowledged writes before the sync"
+    );
+    let at_sync_writes = acks.iter().filter(|a| a.at < synced_at).count();
+
+    // 3. Litestream stopped after the kill: its shutdown sync ships the rest of the WAL.
     let mut child = rep.0.take().unwrap();
     unsafe_kill(child.id(), "TERM");
     let deadline = Instant::now() + Duration::from_secs(40);
@@ -239,8 +300,9 @@ fn litestream_restore_after_sigkill_holds_every_acknowledged_write() {
     }
     eprintln!(
         "litestream: {} writes acknowledged before the kill ({} in flight), WAL {} KB at the \
-         kill; the replica copied at the kill was {behind} revisions behind; after Litestream's \
-         shutdown sync every acknowledged write was restored",
+         kill; restored at the txid sync -wait reported ({txid}): all {at_sync_writes} writes \
+         acknowledged before it; the replica copied at the kill was {behind} revisions behind; \
+         after Litestream's shutdown sync every acknowledged write was restored",
         acks.len(),
         in_flight.len(),
         wal_bytes / 1024
