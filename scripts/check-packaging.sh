@@ -12,7 +12,8 @@
 #    HEALTHCHECK command, as written in the Dockerfile, passes against it; SIGTERM to PID 1 ends
 #    it with exit code 0.
 #
-#   scripts/check-packaging.sh          (FLOWSNAP_BIN=path to use a built binary)
+#   scripts/check-packaging.sh          (FLOWSNAP_BIN=path to use a built binary;
+#                                        PACKAGING_BUILD=1 also builds from the COPY sources)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -71,6 +72,25 @@ grep -E '^COPY ' Dockerfile | grep -v -- '--from=' | while read -r _ args; do
     done
 done
 log "every COPY source exists and is in the build context"
+# PACKAGING_BUILD=1: the build stage's release build from exactly what its COPY lines take
+# (offline, reusing target/ for the dependencies; a few minutes, so not in CI).
+if [[ "${PACKAGING_BUILD:-}" == 1 ]]; then
+    CTX=$TMP/context
+    mkdir -p "$CTX"
+    grep -E '^COPY ' Dockerfile | grep -v -- '--from=' | while read -r _ args; do
+        read -ra parts <<<"$args"
+        dest=${parts[-1]}
+        for src in "${parts[@]:0:${#parts[@]}-1}"; do
+            case "$dest" in
+                ./) cp -a "$src" "$CTX/" ;;
+                *) mkdir -p "$CTX/$(dirname "$dest")" && cp -a "$src" "$CTX/$dest" ;;
+            esac
+        done
+    done
+    (cd "$CTX" && CARGO_TARGET_DIR=$ROOT/target cargo build --release --locked --offline --quiet) \
+        || fail "the build stage does not build from its COPY sources"
+    log "the build stage builds from exactly its COPY sources"
+fi
 
 # The runtime stage, done here: uid 10001, a 0750 volume directory it owns, the image's
 # environment (but loopback instead of 0.0.0.0: no other address on this machine), PID 1.
