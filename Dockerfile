@@ -23,6 +23,7 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && rm -rf src target/release/.fingerprint/flowsnap-*
 COPY schema.sql ./
 COPY docs/openapi.json docs/openapi.json
+COPY console console
 COPY src src
 RUN cargo build --release --locked \
     && strip target/release/flowsnap \
