@@ -468,8 +468,8 @@ def ensure_history(server: "Server", auth: str, flow_ids: list[str], bodies_list
             a.close()
         counts = versions_per_step(server.db, flow_ids)
     after = (min(counts.values()), max(counts.values())) if counts else (0, 0)
-    return (f"- versions scenario: {len(counts)} steps held {before[0]}..{before[1]} versions each after the "
-            f"PATCH runs; {len(short)} steps topped up to {want} over HTTP; then {after[0]}..{after[1]}")
+    return (f"- versions scenario: {len(counts)} steps held {before[0]}..{before[1]} versions each when the scenario "
+            f"came; {len(short)} steps topped up to {want} over HTTP; then {after[0]}..{after[1]}")
 
 
 def audit_events_per_workspace(db: str, workspace_ids: list[str]) -> tuple[int, int]:
