@@ -21,6 +21,7 @@ pub fn store_config(c: &Config) -> StoreConfig {
         busy_timeout: Duration::from_millis(c.busy_timeout_ms),
         write_batch_max: c.write_batch_max,
         read_cache_bytes: c.read_cache_bytes,
+        read_mmap_bytes: c.read_mmap_bytes,
         write_queue_max: c.write_queue_max,
         max_db_bytes: c.max_db_bytes,
     }
@@ -75,8 +76,12 @@ pub fn run(config: Config) -> std::result::Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
         .pool_size(config.workers);
     let addr = server.server_addr();
-    if !crate::sockets::set_on_listener(addr) {
-        log::warn!("could not set TCP_NODELAY on the listener; responses over ~1 KB may wait 40 ms for delayed ACKs");
+    let idle = Duration::from_secs(config.idle_timeout_secs);
+    if !crate::sockets::set_on_listener(addr, idle) {
+        log::warn!(
+            "could not set TCP_NODELAY and the connection timeouts on the listener; responses \
+             over ~1 KB may wait 40 ms for delayed ACKs, and idle connections are not closed"
+        );
     }
     if let Some((email, key)) = admin {
         eprintln!(

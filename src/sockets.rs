@@ -8,11 +8,19 @@
 //! this process's file descriptors by its address) covers every connection.
 
 //!
+//! Connection timeouts the same way: Linux copies `SO_RCVTIMEO` and `SO_SNDTIMEO` from the
+//! listener to each accepted socket too. A read that waits longer (an idle keep-alive connection,
+//! a client stalled inside its request head or body) then fails with `EAGAIN`, which tiny_http
+//! takes as the end of the connection (and a body read by a handler as an unreadable body); a
+//! write that waits longer (a client that does not read its response) fails and the response is
+//! abandoned. Either way the connection's thread is freed.
+//!
 //! The open-files limit. tiny_http gives every connection a thread and a descriptor, and its accept
 //! loop stops for good on the first accept error (such as EMFILE), so the soft limit is raised to
 //! the hard one at start.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Makes glibc's malloc serve allocations of 128 KiB and more with their own mappings, which go
 /// back to the system when freed. Why: each argon2 verification allocates its 19 MiB working
@@ -51,9 +59,10 @@ pub fn raise_open_files_limit() -> Option<u64> {
     }
 }
 
-/// Sets TCP_NODELAY on this process's listening socket bound to `addr`. Returns whether one was
-/// found; elsewhere than Linux nothing is done.
-pub fn set_on_listener(addr: SocketAddr) -> bool {
+/// Sets TCP_NODELAY and the read and write timeouts (`idle`) on this process's listening socket
+/// bound to `addr`, for the connections it accepts to inherit. Returns whether one was found and
+/// took every option; elsewhere than Linux nothing is done.
+pub fn set_on_listener(addr: SocketAddr, idle: Duration) -> bool {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
         return false;
     };
@@ -62,7 +71,11 @@ pub fn set_on_listener(addr: SocketAddr) -> bool {
         let Ok(fd) = entry.file_name().to_string_lossy().parse::<libc::c_int>() else {
             continue;
         };
-        if is_listener_on(fd, addr) && set_nodelay(fd) {
+        if is_listener_on(fd, addr)
+            && set_nodelay(fd)
+            && set_timeout(fd, libc::SO_RCVTIMEO, idle)
+            && set_timeout(fd, libc::SO_SNDTIMEO, idle)
+        {
             done = true;
         }
     }
@@ -138,15 +151,43 @@ fn set_nodelay(fd: libc::c_int) -> bool {
     rc == 0
 }
 
+fn set_timeout(fd: libc::c_int, name: libc::c_int, t: Duration) -> bool {
+    let tv = libc::timeval {
+        tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_usec: t.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: `tv` is a valid timeval for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    rc == 0
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     #[test]
-    fn accepted_connections_inherit_nodelay() {
+    fn accepted_connections_inherit_nodelay_and_timeouts() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        assert!(super::set_on_listener(addr));
+        assert!(super::set_on_listener(addr, Duration::from_secs(7)));
         let _client = std::net::TcpStream::connect(addr).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         assert!(accepted.nodelay().unwrap());
+        assert_eq!(
+            accepted.read_timeout().unwrap(),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            accepted.write_timeout().unwrap(),
+            Some(Duration::from_secs(7))
+        );
     }
 }

@@ -34,6 +34,8 @@ pub struct StoreConfig {
     pub write_batch_max: usize,
     /// Page cache of each read connection, in bytes.
     pub read_cache_bytes: u64,
+    /// Memory-mapped I/O of each read connection, in bytes (`PRAGMA mmap_size`; 0: off).
+    pub read_mmap_bytes: u64,
     pub write_queue_max: usize,
     /// 0: unlimited. Otherwise the most bytes the database file may hold (PRAGMA max_page_count).
     pub max_db_bytes: u64,
@@ -81,6 +83,14 @@ fn open_connection(config: &StoreConfig, read_only: bool) -> Result<Connection> 
         conn.execute_batch(&format!(
             "PRAGMA query_only = ON; PRAGMA cache_size = -{kib};"
         ))?;
+        if config.read_mmap_bytes > 0 {
+            // Pages are then read from the mapping (the OS page cache) without a copy each.
+            conn.query_row(
+                &format!("PRAGMA mmap_size = {}", config.read_mmap_bytes),
+                [],
+                |_| Ok(()),
+            )?;
+        }
     }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
