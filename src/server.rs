@@ -70,18 +70,18 @@ pub fn run(config: Config) -> std::result::Result<(), String> {
         argon2_max_waiting: config.argon2_max_waiting,
     })
     .map_err(|e| e.detail)?;
+    // Before the listener exists: its first connection gets the timeouts too.
+    if !crate::sockets::set_connection_timeouts(Duration::from_secs(config.idle_timeout_secs)) {
+        log::warn!("connection timeouts are not supported here; idle connections are not closed");
+    }
     let app = Arc::new(App::new(store.clone(), auth, config.clone()));
     let handler_app = app.clone();
     let server = rouille::Server::new(&config.listen, move |req| api::handle(&handler_app, req))
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
         .pool_size(config.workers);
     let addr = server.server_addr();
-    let idle = Duration::from_secs(config.idle_timeout_secs);
-    if !crate::sockets::set_on_listener(addr, idle) {
-        log::warn!(
-            "could not set TCP_NODELAY and the connection timeouts on the listener; responses \
-             over ~1 KB may wait 40 ms for delayed ACKs, and idle connections are not closed"
-        );
+    if !crate::sockets::set_on_listener(addr) {
+        log::warn!("could not set TCP_NODELAY on the listener; responses over ~1 KB may wait 40 ms for delayed ACKs");
     }
     if let Some((email, key)) = admin {
         eprintln!(

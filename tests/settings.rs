@@ -51,10 +51,13 @@ fn start_refused(env: &[(&str, &str)]) -> (Option<i32>, String, bool) {
     (status.code(), err, made)
 }
 
+/// Settings, and the names the refusal must carry.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
 #[test]
 fn settings_that_cannot_work_together_are_refused_naming_both() {
     // (settings, the names the message must carry)
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    let cases: &[Case] = &[
         (
             &[("FLOWSNAP_MAX_SNAPSHOT_BYTES", "2000000")],
             &["max_snapshot_bytes", "max_body_bytes"],

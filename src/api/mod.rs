@@ -395,7 +395,19 @@ pub fn read_body(req: &Request, max: usize) -> Result<Vec<u8>> {
         data.by_ref()
             .take(max as u64 + 1)
             .read_to_end(&mut buf)
-            .map_err(|e| Error::bad_request(format!("The request body could not be read: {e}")))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    // Close the connection after the answer instead of draining the rest.
+                    crate::sockets::stop_reading(*req.remote_addr());
+                    Error::new(
+                        Kind::RequestTimeout,
+                        "The request body stopped arriving for longer than the server's idle \
+                     timeout (idle_timeout_secs); nothing was changed. Send the whole body \
+                     without pausing",
+                    )
+                }
+                _ => Error::bad_request(format!("The request body could not be read: {e}")),
+            })?;
     }
     if buf.len() > max {
         return Err(too_large(None));
@@ -453,8 +465,9 @@ pub fn error_response(e: &Error) -> Response {
         Kind::TooManyRequests | Kind::Unavailable => {
             r = r.with_additional_header("Retry-After", "1")
         }
-        Kind::PayloadTooLarge if e.pointer.is_none() => {
-            // The unread rest of a large body would otherwise be drained to keep the connection.
+        Kind::PayloadTooLarge | Kind::RequestTimeout if e.pointer.is_none() => {
+            // The unread rest of a large body would otherwise be drained to keep the connection
+            // (and after a timeout, where the next request starts is unknown).
             r = r.with_additional_header("Connection", "close")
         }
         _ => {}
