@@ -270,16 +270,27 @@ fn writer_loop(conn: Connection, rx: Receiver<Job>, batch_max: usize) {
     log::debug!("writer stopped");
 }
 
+/// Answers every job with `err` without running it.
+fn refuse_all(jobs: impl IntoIterator<Item = Job>, err: &Error) {
+    for job in jobs {
+        let (_, finish) = job(None);
+        finish(Some(err.clone()));
+    }
+}
+
 fn run_group(conn: &Connection, jobs: Vec<Job>) {
     let mut pending: Vec<Finish> = Vec::with_capacity(jobs.len());
     let mut in_tx = false;
-    for job in jobs {
+    let mut jobs = jobs.into_iter();
+    while let Some(job) = jobs.next() {
         if !in_tx {
+            // One BEGIN for the group (and one more after SQLite rolled a transaction back
+            // itself). When it fails (another process has held the write lock for the whole busy
+            // timeout), every job left is answered with the cause at once: trying again per job
+            // would keep the last caller waiting up to `write_batch_max` busy timeouts.
             if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-                // The job cannot run: answer its caller with the cause.
-                let (_, finish) = job(None);
-                finish(Some(Error::from(e)));
-                continue;
+                refuse_all(std::iter::once(job).chain(jobs), &Error::from(e));
+                break;
             }
             in_tx = true;
         }
