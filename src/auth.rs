@@ -70,8 +70,28 @@ pub struct Claim {
 
 /// The outcome of reading credentials (see `Auth::identify`).
 pub enum Identity {
-    Verified(Principal),
+    Verified(Verified),
     Remembered(Claim),
+}
+
+/// Credentials just verified with argon2: the caller and what it proved.
+pub struct Verified {
+    pub principal: Principal,
+    pub proof: Proof,
+}
+
+impl std::ops::Deref for Verified {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+/// What a caller authenticated with: the password (else the API key), and the stored hash the
+/// secret matched.
+pub struct Proof {
+    pub password: bool,
+    pub hash: String,
 }
 
 struct Entry {
@@ -175,22 +195,46 @@ impl Auth {
         allow_password: bool,
         identity: Identity,
     ) -> Result<Principal> {
+        self.confirm_with_proof(store, header, allow_password, identity)
+            .map(|(p, _)| p)
+    }
+
+    /// `confirm`, and what the caller proved: which secret and the stored hash it matched. A
+    /// write that must not outlive those credentials checks the proof again inside its own
+    /// transaction (`users::if_hash_is`): an API-key rotation, which two requests with the same
+    /// key could otherwise both pass, the later overwriting the key the earlier one issued.
+    pub fn confirm_with_proof(
+        &self,
+        store: &Store,
+        header: Option<&str>,
+        allow_password: bool,
+        identity: Identity,
+    ) -> Result<(Principal, Proof)> {
         let claim = match identity {
-            Identity::Verified(p) => return Ok(p),
+            Identity::Verified(p) => {
+                return Ok((p.principal, p.proof));
+            }
             Identity::Remembered(claim) => claim,
         };
         let (pk, password) = (claim.user_pk, claim.password);
         let found = store.read_one(|c| users::if_hash_is(c, pk, password, &claim.verified_hash))?;
         match found {
-            Some((id, email, tenant_admin)) => Ok(Principal {
-                pk,
-                id,
-                email,
-                tenant_admin,
-            }),
+            Some((id, email, tenant_admin)) => Ok((
+                Principal {
+                    pk,
+                    id,
+                    email,
+                    tenant_admin,
+                },
+                Proof {
+                    password,
+                    hash: claim.verified_hash,
+                },
+            )),
             None => {
                 self.forget(&claim);
-                self.verify(store, header.unwrap_or(""), kinds(allow_password))
+                let v = self.verify(store, header.unwrap_or(""), kinds(allow_password))?;
+                Ok((v.principal, v.proof))
             }
         }
     }
@@ -211,7 +255,7 @@ impl Auth {
     }
 
     /// The slow path: argon2, bounded by the gate.
-    fn verify(&self, store: &Store, header: &str, kinds: &[Secret]) -> Result<Principal> {
+    fn verify(&self, store: &Store, header: &str, kinds: &[Secret]) -> Result<Verified> {
         let (email, secret) = parse_basic(Some(header)).ok_or_else(unauthorized)?;
         let (email, secret) = (email.as_str(), secret.as_str());
         let user = store.read_one(|c| users::by_email(c, email))?;
@@ -236,12 +280,18 @@ impl Auth {
         let (Some(user), Some((kind, hash))) = (user, verified) else {
             return Err(unauthorized());
         };
-        self.remember(self.cache_key(kind, header), user.pk, hash);
+        self.remember(self.cache_key(kind, header), user.pk, hash.clone());
         let pk = user.pk;
         if let Err(e) = store.write(move |c| users::touch_login(c, pk, util::now_ms())) {
             log::warn!("could not record last_login: {e}");
         }
-        Ok(principal(&user))
+        Ok(Verified {
+            principal: principal(&user),
+            proof: Proof {
+                password: kind == Secret::Password,
+                hash,
+            },
+        })
     }
 
     /// A place at the argon2 gate, or 429.

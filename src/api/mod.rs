@@ -195,6 +195,22 @@ fn dispatch(app: &App, req: &Request) -> Result<Response> {
         };
         return snapshots::create(&ctx, fid);
     }
+    if allow_password {
+        // The key rotation checks the caller's proof again inside its write transaction.
+        let (who, proof) =
+            app.auth
+                .confirm_with_proof(&app.store, header, allow_password, identity)?;
+        let Some(Route::UserApiKey(id)) = route else {
+            return Err(Error::internal("allow_password outside the key rotation"));
+        };
+        let ctx = Ctx {
+            app,
+            req,
+            who,
+            query: Vec::new(),
+        };
+        return users::rotate_key(&ctx, id, proof);
+    }
     let who = app
         .auth
         .confirm(&app.store, header, allow_password, identity)?;
@@ -216,7 +232,6 @@ fn dispatch(app: &App, req: &Request) -> Result<Response> {
         (Users, "POST") => users::create(&ctx),
         (User(id), "GET") => users::get(&ctx, id),
         (User(id), "DELETE") => users::delete(&ctx, id),
-        (UserApiKey(id), "POST") => users::rotate_key(&ctx, id),
         (Contracts, "GET") => contracts::list(&ctx),
         (Contract(id), "GET") => contracts::get(&ctx, id),
         (Workspaces, "GET") => workspaces::list(&ctx),
