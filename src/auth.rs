@@ -21,6 +21,7 @@ use argon2::Argon2;
 use base64::Engine;
 use blake2::digest::{KeyInit, Mac};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -120,6 +121,20 @@ pub struct Auth {
     gate: Gate,
     /// Verified against when the e-mail is unknown, so that case costs what a wrong key costs.
     dummy_hash: String,
+    remembered_hits: AtomicU64,
+    remembered_misses: AtomicU64,
+    argon2_refused: AtomicU64,
+}
+
+/// A reading of the authentication counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthStats {
+    /// Requests whose credentials were remembered (no argon2).
+    pub remembered_hits: u64,
+    /// Requests whose credentials were not remembered (verified with argon2, or refused).
+    pub remembered_misses: u64,
+    /// argon2 verifications or hashings refused with 429 (the gate was full).
+    pub argon2_refused: u64,
 }
 
 impl Auth {
@@ -139,6 +154,9 @@ impl Auth {
             ttl: c.cache_ttl,
             gate: Gate::new(c.argon2_max_concurrent, c.argon2_max_waiting),
             dummy_hash: hash_secret(&util::new_api_key())?,
+            remembered_hits: AtomicU64::new(0),
+            remembered_misses: AtomicU64::new(0),
+            argon2_refused: AtomicU64::new(0),
         })
     }
 
@@ -174,6 +192,7 @@ impl Auth {
         for &kind in kinds {
             let key = self.cache_key(kind, raw);
             if let Some((user_pk, verified_hash)) = self.lookup(&key) {
+                self.remembered_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Identity::Remembered(Claim {
                     user_pk,
                     password: kind == Secret::Password,
@@ -182,7 +201,17 @@ impl Auth {
                 }));
             }
         }
+        self.remembered_misses.fetch_add(1, Ordering::Relaxed);
         self.verify(store, raw, kinds).map(Identity::Verified)
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> AuthStats {
+        AuthStats {
+            remembered_hits: self.remembered_hits.load(Ordering::Relaxed),
+            remembered_misses: self.remembered_misses.load(Ordering::Relaxed),
+            argon2_refused: self.argon2_refused.load(Ordering::Relaxed),
+        }
     }
 
     /// The caller, confirmed: a `Remembered` identity is checked against the stored hash with
@@ -297,6 +326,7 @@ impl Auth {
     /// A place at the argon2 gate, or 429.
     fn gate_permit(&self) -> Result<crate::gate::Permit<'_>> {
         self.gate.enter().ok_or_else(|| {
+            self.argon2_refused.fetch_add(1, Ordering::Relaxed);
             Error::new(
                 Kind::TooManyRequests,
                 "Too many credential checks are in progress; retry in a moment (a remembered, \

@@ -74,7 +74,7 @@ pub fn run(config: Config) -> std::result::Result<(), String> {
     if !crate::sockets::set_connection_timeouts(Duration::from_secs(config.idle_timeout_secs)) {
         log::warn!("connection timeouts are not supported here; idle connections are not closed");
     }
-    let app = Arc::new(App::new(store.clone(), auth, config.clone()));
+    let app = Arc::new(App::new(store.clone(), auth, config.clone()).map_err(|e| e.detail)?);
     let handler_app = app.clone();
     let server = rouille::Server::new(&config.listen, move |req| api::handle(&handler_app, req))
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?

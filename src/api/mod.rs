@@ -15,6 +15,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::db::Store;
 use crate::error::{Error, Kind, Result};
+use crate::metrics::{method_label, Metrics};
 use crate::util::percent_decode;
 use rouille::{Request, Response};
 use serde_json::{json, Value};
@@ -32,17 +33,25 @@ pub struct App {
     /// Set on SIGTERM: responses then ask clients to close their connections.
     pub stopping: AtomicBool,
     requests: AtomicU64,
+    /// `None` with `metrics = false`.
+    metrics: Option<Metrics>,
 }
 
 impl App {
-    pub fn new(store: Arc<Store>, auth: Auth, config: Config) -> App {
-        App {
+    pub fn new(store: Arc<Store>, auth: Auth, config: Config) -> Result<App> {
+        let metrics = if config.metrics {
+            Some(Metrics::new()?)
+        } else {
+            None
+        };
+        Ok(App {
             store,
             auth,
             config,
             stopping: AtomicBool::new(false),
             requests: AtomicU64::new(0),
-        }
+            metrics,
+        })
     }
 }
 
@@ -61,6 +70,7 @@ pub struct Ctx<'a, W = Principal> {
 enum Route<'a> {
     Health,
     OpenApi,
+    Metrics,
     UsersMe,
     Users,
     User(&'a str),
@@ -86,6 +96,7 @@ fn route(path: &str) -> Option<Route<'_>> {
     use Route::*;
     Some(match segs.as_slice() {
         ["healthz"] => Health,
+        ["metrics"] => Metrics,
         ["v2", "openapi.json"] => OpenApi,
         ["v2", "users", "me"] => UsersMe,
         ["v2", "users"] => Users,
@@ -111,11 +122,41 @@ fn route(path: &str) -> Option<Route<'_>> {
 fn allowed(r: Route) -> &'static str {
     use Route::*;
     match r {
-        Health | OpenApi | UsersMe | Contracts | Contract(_) | Task(..) => "GET",
+        Health | OpenApi | Metrics | UsersMe | Contracts | Contract(_) | Task(..) => "GET",
         Users | Workspaces | Flows | Snapshots(_) | Members(_) => "GET, POST",
         User(_) => "GET, DELETE",
         UserApiKey(_) | FlowStart(_) | FlowStop(_) => "POST",
         Workspace(_) | Flow(_) | Member(..) | Snapshot(..) => "GET, PATCH, DELETE",
+    }
+}
+
+/// The route's template: the label of its requests in the metrics (never a raw path).
+fn template(r: Option<Route>) -> &'static str {
+    use Route::*;
+    let Some(r) = r else {
+        return "unmatched";
+    };
+    match r {
+        Health => "/healthz",
+        OpenApi => "/v2/openapi.json",
+        Metrics => "/metrics",
+        UsersMe => "/v2/users/me",
+        Users => "/v2/users",
+        User(_) => "/v2/users/{id}",
+        UserApiKey(_) => "/v2/users/{id}/api-key",
+        Contracts => "/v2/contracts",
+        Contract(_) => "/v2/contracts/{id}",
+        Workspaces => "/v2/workspaces",
+        Workspace(_) => "/v2/workspaces/{id}",
+        Members(_) => "/v2/workspaces/{id}/members",
+        Member(..) => "/v2/workspaces/{id}/members/{user_id}",
+        Flows => "/v2/flows",
+        Flow(_) => "/v2/flows/{id}",
+        FlowStart(_) => "/v2/flows/{id}/start",
+        FlowStop(_) => "/v2/flows/{id}/stop",
+        Snapshots(_) => "/v2/flows/{id}/snapshots",
+        Snapshot(..) => "/v2/flows/{id}/snapshots/{step_id}",
+        Task(..) => "/v1/tasks/{flow_id}/steps/{step_id}",
     }
 }
 
@@ -125,7 +166,10 @@ pub fn handle(app: &App, req: &Request) -> Response {
     let _marked = crate::reqlog::enter(Some(n));
     let rid = crate::reqlog::format(n);
     let started = Instant::now();
-    let response = match catch_unwind(AssertUnwindSafe(|| dispatch(app, req))) {
+    let raw = req.raw_url();
+    let path = raw.split('?').next().unwrap_or("");
+    let route = route(path);
+    let response = match catch_unwind(AssertUnwindSafe(|| dispatch(app, req, path, route))) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             if e.kind == Kind::Internal {
@@ -147,6 +191,14 @@ pub fn handle(app: &App, req: &Request) -> Response {
         response.status_code,
         started.elapsed().as_micros()
     );
+    if let Some(m) = &app.metrics {
+        m.observe(
+            template(route),
+            method_label(req.method()),
+            response.status_code,
+            started.elapsed(),
+        );
+    }
     let mut response = response.with_additional_header("X-Request-Id", rid);
     if app.stopping.load(Ordering::Relaxed) {
         response = response.with_additional_header("Connection", "close");
@@ -154,14 +206,27 @@ pub fn handle(app: &App, req: &Request) -> Response {
     response
 }
 
-fn dispatch(app: &App, req: &Request) -> Result<Response> {
-    let raw = req.raw_url();
-    let path = raw.split('?').next().unwrap_or("");
-    let route = route(path);
+fn dispatch(app: &App, req: &Request, path: &str, route: Option<Route>) -> Result<Response> {
     let method = req.method();
     match route {
         Some(Route::Health) if method == "GET" => {
             return Ok(json_response(200, &json!({"status": "ok"})))
+        }
+        Some(Route::Metrics) => {
+            let Some(m) = &app.metrics else {
+                return Err(Error::not_found(
+                    "Metrics are off on this server (metrics = false in its configuration)",
+                ));
+            };
+            if method != "GET" {
+                return Err(method_not_allowed("GET"));
+            }
+            let (content_type, body) = m.render(
+                &app.store.write_stats(),
+                &app.auth.stats(),
+                app.store.path(),
+            )?;
+            return Ok(Response::from_data(content_type, body));
         }
         Some(Route::OpenApi) if method == "GET" => return Ok(openapi::response()),
         Some(r @ (Route::Health | Route::OpenApi)) => return Err(method_not_allowed(allowed(r))),

@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -55,10 +55,41 @@ thread_local! {
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Upper bounds of the write-group size buckets (`WriteStats::group_sizes`); the last bucket
+/// counts every larger group.
+pub const GROUP_SIZE_BOUNDS: [u64; 11] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/// What the writer has done, as plain counters (read by the metrics endpoint; nothing here
+/// knows of it).
+#[derive(Default)]
+struct WriterCounters {
+    /// Jobs handed to the writer and not yet taken by it.
+    queued: AtomicUsize,
+    groups: AtomicU64,
+    jobs: AtomicU64,
+    /// Committed groups by size: `GROUP_SIZE_BOUNDS[i]` is the upper bound of bucket `i`; one
+    /// more bucket for larger groups.
+    group_sizes: [AtomicU64; GROUP_SIZE_BOUNDS.len() + 1],
+}
+
+/// A reading of the writer's counters.
+#[derive(Debug, Clone, Default)]
+pub struct WriteStats {
+    /// Write jobs waiting for the writer.
+    pub queue_length: usize,
+    /// Transactions committed (each holds one group of jobs).
+    pub groups_committed: u64,
+    /// Jobs in those transactions.
+    pub jobs_committed: u64,
+    /// Committed groups per size bucket (not cumulative), see `GROUP_SIZE_BOUNDS`.
+    pub group_sizes: Vec<u64>,
+}
+
 pub struct Store {
     /// Tells this store's thread-local read connections from another store's.
     id: u64,
     config: StoreConfig,
+    counters: Arc<WriterCounters>,
     writer: Mutex<Option<SyncSender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -120,11 +151,14 @@ impl Store {
         }
         let (tx, rx) = mpsc::sync_channel::<Job>(config.write_queue_max);
         let batch_max = config.write_batch_max;
+        let counters = Arc::new(WriterCounters::default());
+        let writer_counters = counters.clone();
         let handle = std::thread::Builder::new()
             .name("flowsnap-writer".into())
-            .spawn(move || writer_loop(writer_conn, rx, batch_max))?;
+            .spawn(move || writer_loop(writer_conn, rx, batch_max, &writer_counters))?;
         Ok(Arc::new(Store {
             config,
+            counters,
             id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
@@ -206,7 +240,13 @@ impl Store {
                 "The server is shutting down; retry shortly.",
             ));
         };
-        match sender.try_send(job) {
+        // Counted before it is sent, so that the writer's decrement never comes first.
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = sender.try_send(job);
+        if sent.is_err() {
+            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(Error::new(
                 Kind::Unavailable,
@@ -222,6 +262,26 @@ impl Store {
             log::error!("a write job ended without an answer (it panicked)");
             Error::internal("An internal error happened; it has been logged.")
         })?
+    }
+
+    /// The writer's counters now.
+    pub fn write_stats(&self) -> WriteStats {
+        let c = &self.counters;
+        WriteStats {
+            queue_length: c.queued.load(Ordering::Relaxed),
+            groups_committed: c.groups.load(Ordering::Relaxed),
+            jobs_committed: c.jobs.load(Ordering::Relaxed),
+            group_sizes: c
+                .group_sizes
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+        }
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.config.path
     }
 
     /// Stops the writer after the queued writes are done. Later writes are refused.
@@ -256,7 +316,7 @@ fn poisoned() -> Error {
 }
 
 /// The writer thread: takes the queued jobs in groups and commits each group once.
-fn writer_loop(conn: Connection, rx: Receiver<Job>, batch_max: usize) {
+fn writer_loop(conn: Connection, rx: Receiver<Job>, batch_max: usize, counters: &WriterCounters) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < batch_max {
@@ -265,7 +325,8 @@ fn writer_loop(conn: Connection, rx: Receiver<Job>, batch_max: usize) {
                 Err(_) => break,
             }
         }
-        run_group(&conn, jobs);
+        counters.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+        run_group(&conn, jobs, counters);
     }
     log::debug!("writer stopped");
 }
@@ -278,7 +339,19 @@ fn refuse_all(jobs: impl IntoIterator<Item = Job>, err: &Error) {
     }
 }
 
-fn run_group(conn: &Connection, jobs: Vec<Job>) {
+impl WriterCounters {
+    fn committed(&self, size: usize) {
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.jobs.fetch_add(size as u64, Ordering::Relaxed);
+        let bucket = GROUP_SIZE_BOUNDS
+            .iter()
+            .position(|&b| size as u64 <= b)
+            .unwrap_or(GROUP_SIZE_BOUNDS.len());
+        self.group_sizes[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn run_group(conn: &Connection, jobs: Vec<Job>, counters: &WriterCounters) {
     let mut pending: Vec<Finish> = Vec::with_capacity(jobs.len());
     let mut in_tx = false;
     let mut jobs = jobs.into_iter();
@@ -336,6 +409,8 @@ fn run_group(conn: &Connection, jobs: Vec<Job>) {
     }
     match exec(conn, "COMMIT") {
         Ok(()) => {
+            // Counted before anyone is answered: a caller then sees its own commit counted.
+            counters.committed(pending.len());
             for f in pending {
                 f(None);
             }
