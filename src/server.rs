@@ -84,10 +84,28 @@ pub fn run(config: Config) -> std::result::Result<(), String> {
         log::warn!("could not set TCP_NODELAY on the listener; responses over ~1 KB may wait 40 ms for delayed ACKs");
     }
     if let Some((email, key)) = admin {
-        eprintln!(
-            "flowsnap: created the first tenant-admin {email}; its API key is shown only now:\n\
-             \n    {key}\n\ntry it:\n\n    curl -u '{email}:{key}' http://{addr}/v2/users/me\n"
-        );
+        if config.log_format == "json" {
+            // One JSON object like every other line, the key in a member of its own.
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "ts": util::iso_ms(util::now_ms()),
+                    "level": "WARN",
+                    "target": "flowsnap::server",
+                    "msg": format!(
+                        "created the first tenant-admin {email}; its API key is shown only now"
+                    ),
+                    "email": email,
+                    "api_key": key,
+                })
+            );
+        } else {
+            eprintln!(
+                "flowsnap: created the first tenant-admin {email}; its API key is shown only \
+                 now:\n\n    {key}\n\ntry it:\n\n    curl -u '{email}:{key}' \
+                 http://{addr}/v2/users/me\n"
+            );
+        }
     }
     log::info!(
         "flowsnap listening on http://{addr} (database {})",
