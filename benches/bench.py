@@ -108,14 +108,14 @@ def server_env() -> dict:
 
 
 class Server:
-    def __init__(self, db: str, workdir: str, name: str):
+    def __init__(self, db: str, workdir: str, name: str, extra_env: dict | None = None):
         self.db = db
         self.port = free_port()
         self.stderr_path = os.path.join(workdir, f"server-{name}.stderr")
         self.stderr = open(self.stderr_path, "w+")
         self.proc = subprocess.Popen(
             [BIN, "--db", db, "serve", "--listen", f"127.0.0.1:{self.port}", "--workers", str(WORKERS)],
-            env=server_env(), stdout=subprocess.DEVNULL, stderr=self.stderr)
+            env={**server_env(), **(extra_env or {})}, stdout=subprocess.DEVNULL, stderr=self.stderr)
         self.pid = self.proc.pid
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -371,6 +371,41 @@ def measure_bracketed(results: dict, extra: list, modes: list[str], run) -> None
     first["ceiling_runs"] = runs
     first["ceiling_rps"] = first["rps"]
     results["healthz"] = first
+
+
+METRICS_ROUNDS = int(env_num("BENCH_METRICS_ROUNDS", 2))
+METRICS_TARGET = 0.97  # issue 14: GET one snapshot at 64 connections with /metrics on vs off
+
+
+def metrics_ratio(server: Server, auth: str, targets: str, bodies: str, workdir: str) -> str:
+    """GET one snapshot at the most connections, on `server` (metrics on, the default) and on a
+    second server with `metrics = false` over a copy of its database, alternately, one run each
+    per round: the ratio of the means is the cost of counting (issue 14). Returns a note."""
+    import sqlite3
+    copy = os.path.join(workdir, "small-nometrics.db")
+    src, dst = sqlite3.connect(server.db), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    off = Server(copy, workdir, "nometrics", {"FLOWSNAP_METRICS": "false"})
+    n = max(CONNECTIONS)
+    on_rps, off_rps = [], []
+    try:
+        for i in range(METRICS_ROUNDS):
+            for srv, out, label in ((server, on_rps, "metrics-on"), (off, off_rps, "metrics-off")):
+                r = measure(srv, "get_one", n, auth, targets, bodies, [], workdir, f"{label}{i}")
+                if r["failed"] or r["stalled_connections"]:
+                    raise RuntimeError(f"{label}: failed requests or stalled connections")
+                out.append(r["rps"])
+    finally:
+        off.stop()
+    on, offm = sum(on_rps) / len(on_rps), sum(off_rps) / len(off_rps)
+    ratio = on / offm if offm else 0.0
+    verdict = "met" if ratio >= METRICS_TARGET else "NOT met"
+    return (f"- /metrics cost: GET one snapshot at {n} connections, metrics on {on:.0f} req/s vs "
+            f"`metrics = false` {offm:.0f} req/s (means of {METRICS_ROUNDS} alternating runs each: on "
+            f"{', '.join(f'{x:.0f}' for x in on_rps)}; off {', '.join(f'{x:.0f}' for x in off_rps)}): "
+            f"ratio {ratio:.3f}, target >= {METRICS_TARGET} {verdict}")
 
 
 def size_probe(port: int, auth: str, values: dict) -> str:
@@ -635,6 +670,10 @@ def main() -> int:
             measure_bracketed(block, meta["extra_runs"], SCENARIOS, run_small)
             for mode, r in block.items():
                 small[(mode, n)] = r
+        if METRICS_ROUNDS > 0:
+            note = metrics_ratio(server, auth, full, bodies, workdir)
+            log(note[2:])
+            meta["notes"].append(note)
         code, took = server.stop()
         meta["notes"].append(f"- small server: SIGTERM -> exit {code} in {took:.1f} s")
         meta["notes"] += server_log_notes("small", server)
