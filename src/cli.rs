@@ -3,12 +3,13 @@
 
 use crate::auth::hash_secret;
 use crate::config::Config;
-use crate::db::{users, Store};
+use crate::db::{backup, check, users, Store};
 use crate::server;
 use crate::util::new_api_key;
 use clap::{Args, Parser, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,11 +51,25 @@ enum Command {
     User(UserCommand),
     /// Create or upgrade the database schema, then exit.
     Migrate,
-    /// Write a consistent copy of the (possibly live) database to FILE.
+    /// Write a consistent copy of the (possibly live) database to FILE; finishes in bounded time
+    /// whatever the write rate.
     Backup {
-        /// Where to write the copy; must not exist yet.
+        /// Where to write the copy; must not exist yet (an existing file is never overwritten).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+    },
+    /// Check the (possibly live) database: SQLite's integrity_check and foreign_key_check and the
+    /// schema version. Prints one JSON line; exits 0 only when all is well, else 1.
+    Check,
+    /// Ask the running server for GET /healthz; exit 0 when it answers 200 {"status": "ok"},
+    /// else 1 with the reason (for container HEALTHCHECKs: no curl needed).
+    Healthcheck {
+        /// Server address [default: the `listen` setting; 0.0.0.0 and :: are probed on loopback].
+        #[arg(long, value_name = "ADDR")]
+        addr: Option<String>,
+        /// Seconds each step (connect, send, answer) may take.
+        #[arg(long, value_name = "SECS", default_value_t = 3)]
+        timeout: u64,
     },
 }
 
@@ -182,25 +197,41 @@ fn run(command: Command, config: Config) -> Result<(), String> {
             Ok(())
         }
         Command::Backup { out } => {
-            if !config.db.exists() {
-                return Err(format!(
-                    "database {} does not exist; nothing to back up",
-                    config.db.display()
-                ));
-            }
-            if out.exists() {
-                return Err(format!(
-                    "{} already exists; choose a new file for the backup",
-                    out.display()
-                ));
-            }
-            let store = open(&config)?;
-            store
-                .backup_to(&out)
-                .map_err(|e| format!("backup failed: {}", e.detail))?;
-            store.shutdown();
-            log::info!("backed up {} to {}", config.db.display(), out.display());
+            let done = backup::backup(
+                &config.db,
+                &out,
+                Duration::from_millis(config.busy_timeout_ms),
+                backup::Method::OnlineOneStep,
+            )
+            .map_err(|e| format!("backup failed: {}", e.detail))?;
+            log::info!(
+                "backed up {} to {} ({} bytes in {} ms)",
+                config.db.display(),
+                out.display(),
+                done.bytes,
+                done.elapsed.as_millis()
+            );
             Ok(())
+        }
+        Command::Healthcheck { addr, timeout } => {
+            let target = crate::probe::target(addr.as_deref().unwrap_or(&config.listen))?;
+            crate::probe::probe(target, Duration::from_secs(timeout.clamp(1, 60)))?;
+            println!("{{\"status\":\"ok\",\"addr\":\"{target}\"}}");
+            Ok(())
+        }
+        Command::Check => {
+            let report = check::check(&config.db, Duration::from_millis(config.busy_timeout_ms));
+            let line = serde_json::to_string(&report)
+                .map_err(|e| format!("cannot write the report: {e}"))?;
+            println!("{line}");
+            if report.ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "check found problems: {}",
+                    report.problems.join("; ")
+                ))
+            }
         }
         Command::User(UserCommand::Create(a)) => {
             if !crate::util::email_ok(&a.email) {
@@ -223,7 +254,7 @@ fn run(command: Command, config: Config) -> Result<(), String> {
             let key_hash = hash_secret(&key).map_err(|e| e.detail)?;
             let store = open(&config)?;
             let result = store.write(move |c| {
-                users::insert(
+                let u = users::insert(
                     c,
                     &users::NewUser {
                         email: &a.email,
@@ -233,7 +264,9 @@ fn run(command: Command, config: Config) -> Result<(), String> {
                         api_key_hash: &key_hash,
                         password_hash: password_hash.as_deref(),
                     },
-                )
+                )?;
+                command_event(c, "user.create", &u.id)?;
+                Ok(u)
             });
             store.shutdown();
             let u = result.map_err(|e| e.detail)?;
@@ -252,6 +285,7 @@ fn run(command: Command, config: Config) -> Result<(), String> {
                     crate::error::Error::not_found(format!("no user has the e-mail {email}"))
                 })?;
                 users::set_api_key_hash(c, u.pk, &key_hash)?;
+                command_event(c, "user.rotate_key", &u.id)?;
                 Ok(u)
             });
             store.shutdown();
@@ -263,4 +297,23 @@ fn run(command: Command, config: Config) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// The audit event of a change the command line made to a user: no user and no request id.
+pub(crate) fn command_event(
+    c: &rusqlite::Connection,
+    action: &str,
+    user_id: &str,
+) -> crate::error::Result<()> {
+    crate::db::audit::record(
+        c,
+        &crate::db::audit::NewEvent {
+            action,
+            user_id: None,
+            workspace_id: None,
+            target: crate::db::audit::Target::User(user_id),
+            version_id: None,
+        },
+    )?;
+    Ok(())
 }

@@ -47,6 +47,9 @@ pub struct Config {
     pub write_batch_max: usize,
     /// Page cache of each read connection (one per worker thread), in bytes.
     pub read_cache_bytes: u64,
+    /// WAL pages after which a commit checkpoints (SQLite's PASSIVE autocheckpoint); 0: flowsnap
+    /// never checkpoints (run Litestream, which then does it).
+    pub wal_autocheckpoint_pages: u32,
     /// Most write requests queued for the writer; beyond that a write is answered 503.
     pub write_queue_max: usize,
     /// Largest size of the database file, in bytes (0: only the disk limits it). Writes beyond it
@@ -65,6 +68,10 @@ pub struct Config {
     pub log_format: String,
     /// Memory-mapped I/O of each read connection, in bytes (SQLite `mmap_size`; 0: off).
     pub read_mmap_bytes: u64,
+    /// Versions kept per step (section 9); 0 keeps none.
+    pub history_max_versions: u32,
+    /// Days an audit event is kept (section 10); 0 keeps events for ever.
+    pub audit_retention_days: u32,
 }
 
 impl Default for Config {
@@ -88,6 +95,7 @@ impl Default for Config {
             busy_timeout_ms: 5000,
             write_batch_max: 64,
             read_cache_bytes: 512 * 1024,
+            wal_autocheckpoint_pages: 1000,
             write_queue_max: 1024,
             max_db_bytes: 0,
             log_level: "info".into(),
@@ -96,6 +104,8 @@ impl Default for Config {
             metrics: true,
             log_format: "text".into(),
             read_mmap_bytes: 0,
+            history_max_versions: 10,
+            audit_retention_days: 90,
         }
     }
 }
@@ -120,6 +130,7 @@ const KEYS: &[&str] = &[
     "busy_timeout_ms",
     "write_batch_max",
     "read_cache_bytes",
+    "wal_autocheckpoint_pages",
     "write_queue_max",
     "max_db_bytes",
     "log_level",
@@ -128,6 +139,8 @@ const KEYS: &[&str] = &[
     "metrics",
     "log_format",
     "read_mmap_bytes",
+    "history_max_versions",
+    "audit_retention_days",
 ];
 
 /// SQLite's largest string or blob (SQLITE_MAX_LENGTH of the bundled build): a body, snapshot or
@@ -270,7 +283,7 @@ impl Config {
         }
         // Upper bounds: beyond these a value is a typo, and some would make the start itself fail
         // (a channel allocated up front, a timeout SQLite refuses, paging arithmetic).
-        let at_most: [(&str, u64, u64); 14] = [
+        let at_most: [(&str, u64, u64); 17] = [
             ("workers", self.workers as u64, 1024),
             ("max_json_depth", self.max_json_depth as u64, 100_000),
             ("max_page_size", self.max_page_size as u64, 10_000),
@@ -301,6 +314,21 @@ impl Config {
             ("read_cache_bytes", self.read_cache_bytes, 1 << 30),
             ("idle_timeout_secs", self.idle_timeout_secs, 86_400),
             ("read_mmap_bytes", self.read_mmap_bytes, 1 << 40),
+            (
+                "wal_autocheckpoint_pages",
+                self.wal_autocheckpoint_pages as u64,
+                1_000_000,
+            ),
+            (
+                "history_max_versions",
+                self.history_max_versions as u64,
+                crate::db::versions::MAX_KEEP as u64,
+            ),
+            (
+                "audit_retention_days",
+                self.audit_retention_days as u64,
+                36_500,
+            ),
         ];
         for (name, v, max) in at_most {
             if v > max {

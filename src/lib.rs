@@ -12,6 +12,7 @@ pub mod error;
 pub mod gate;
 pub mod graph;
 pub mod metrics;
+pub mod probe;
 pub mod rawjson;
 pub mod reqlog;
 pub mod server;

@@ -24,6 +24,8 @@ pub fn store_config(c: &Config) -> StoreConfig {
         read_mmap_bytes: c.read_mmap_bytes,
         write_queue_max: c.write_queue_max,
         max_db_bytes: c.max_db_bytes,
+        wal_autocheckpoint_pages: c.wal_autocheckpoint_pages,
+        audit_retention_days: c.audit_retention_days,
     }
 }
 
@@ -50,6 +52,7 @@ pub fn first_start(store: &Store, email: &str) -> Result<Option<(String, String)
                 password_hash: None,
             },
         )?;
+        crate::cli::command_event(c, "user.create", &u.id)?;
         Ok(Some((u.email, key)))
     })
 }

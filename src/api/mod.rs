@@ -2,12 +2,14 @@
 //! an `Error` becomes a response. Resource handlers live one per module beside this file; they
 //! parse and authorize, run one store transaction, and build the document. They write no SQL.
 
+pub mod audit;
 pub mod contracts;
 pub mod doc;
 pub mod flows;
 pub mod openapi;
 pub mod snapshots;
 pub mod users;
+pub mod versions;
 pub mod workspaces;
 
 use crate::access::Principal;
@@ -49,7 +51,9 @@ impl App {
             auth,
             config,
             stopping: AtomicBool::new(false),
-            requests: AtomicU64::new(0),
+            // Request ids name audit events too: a random high half keeps them apart across
+            // restarts, the low half counts this process's requests.
+            requests: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
             metrics,
         })
     }
@@ -87,6 +91,12 @@ enum Route<'a> {
     FlowStop(&'a str),
     Snapshots(&'a str),
     Snapshot(&'a str, &'a str),
+    SnapshotVersions(&'a str, &'a str),
+    SnapshotVersion(&'a str, &'a str, &'a str),
+    SnapshotRestore(&'a str, &'a str, &'a str),
+    WorkspaceAudit(&'a str),
+    Audit,
+    AuditEvent(&'a str),
     Task(&'a str, &'a str),
 }
 
@@ -114,6 +124,14 @@ fn route(path: &str) -> Option<Route<'_>> {
         ["v2", "flows", id, "stop"] => FlowStop(id),
         ["v2", "flows", id, "snapshots"] => Snapshots(id),
         ["v2", "flows", id, "snapshots", sid] => Snapshot(id, sid),
+        ["v2", "flows", id, "snapshots", sid, "versions"] => SnapshotVersions(id, sid),
+        ["v2", "flows", id, "snapshots", sid, "versions", v] => SnapshotVersion(id, sid, v),
+        ["v2", "flows", id, "snapshots", sid, "versions", v, "restore"] => {
+            SnapshotRestore(id, sid, v)
+        }
+        ["v2", "workspaces", id, "audit"] => WorkspaceAudit(id),
+        ["v2", "audit"] => Audit,
+        ["v2", "audit", id] => AuditEvent(id),
         ["v1", "tasks", id, "steps", sid] => Task(id, sid),
         _ => return None,
     })
@@ -123,6 +141,10 @@ fn allowed(r: Route) -> &'static str {
     use Route::*;
     match r {
         Health | OpenApi | Metrics | UsersMe | Contracts | Contract(_) | Task(..) => "GET",
+        SnapshotVersions(..) | SnapshotVersion(..) | WorkspaceAudit(_) | Audit | AuditEvent(_) => {
+            "GET"
+        }
+        SnapshotRestore(..) => "POST",
         Users | Workspaces | Flows | Snapshots(_) | Members(_) => "GET, POST",
         User(_) => "GET, DELETE",
         UserApiKey(_) | FlowStart(_) | FlowStop(_) => "POST",
@@ -156,8 +178,36 @@ fn template(r: Option<Route>) -> &'static str {
         FlowStop(_) => "/v2/flows/{id}/stop",
         Snapshots(_) => "/v2/flows/{id}/snapshots",
         Snapshot(..) => "/v2/flows/{id}/snapshots/{step_id}",
+        SnapshotVersions(..) => "/v2/flows/{id}/snapshots/{step_id}/versions",
+        SnapshotVersion(..) => "/v2/flows/{id}/snapshots/{step_id}/versions/{version_id}",
+        SnapshotRestore(..) => "/v2/flows/{id}/snapshots/{step_id}/versions/{version_id}/restore",
+        WorkspaceAudit(_) => "/v2/workspaces/{id}/audit",
+        Audit => "/v2/audit",
+        AuditEvent(_) => "/v2/audit/{id}",
         Task(..) => "/v1/tasks/{flow_id}/steps/{step_id}",
     }
+}
+
+/// Records the audit event of an accepted change made by `user_id`, in the change's transaction
+/// (section 10).
+pub(crate) fn audit_event(
+    c: &rusqlite::Connection,
+    user_id: &str,
+    action: &str,
+    workspace_id: Option<&str>,
+    target: crate::db::audit::Target,
+) -> Result<()> {
+    crate::db::audit::record(
+        c,
+        &crate::db::audit::NewEvent {
+            action,
+            user_id: Some(user_id),
+            workspace_id,
+            target,
+            version_id: None,
+        },
+    )?;
+    Ok(())
 }
 
 /// The server's request handler: never panics, always answers JSON, logs one line per request.
@@ -251,6 +301,15 @@ fn dispatch(app: &App, req: &Request, path: &str, route: Option<Route>) -> Resul
             };
         }
     }
+    if let (Some(Route::SnapshotRestore(fid, sid, vid)), "POST") = (route, method) {
+        let ctx = Ctx {
+            app,
+            req,
+            who: identity,
+            query: Vec::new(),
+        };
+        return snapshots::restore(&ctx, fid, sid, vid);
+    }
     if let (Some(Route::Snapshots(fid)), "POST") = (route, method) {
         let ctx = Ctx {
             app,
@@ -318,6 +377,11 @@ fn dispatch(app: &App, req: &Request, path: &str, route: Option<Route>) -> Resul
         (FlowStop(id), "POST") => flows::stop(&ctx, id),
         (Snapshots(fid), "GET") => snapshots::list(&ctx, fid),
         (Task(fid, sid), "GET") => flows::task_step(&ctx, fid, sid),
+        (SnapshotVersions(fid, sid), "GET") => versions::list(&ctx, fid, sid),
+        (SnapshotVersion(fid, sid, v), "GET") => versions::get(&ctx, fid, sid, v),
+        (WorkspaceAudit(id), "GET") => audit::workspace(&ctx, id),
+        (Audit, "GET") => audit::list(&ctx),
+        (AuditEvent(id), "GET") => audit::get(&ctx, id),
         (r, _) => Err(method_not_allowed(allowed(r))),
     }
 }

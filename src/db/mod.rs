@@ -8,10 +8,14 @@
 //!   alone, and every caller is answered only after the commit that holds its change.
 //! - This module and its children know SQL and nothing of HTTP.
 
+pub mod audit;
+pub mod backup;
+pub mod check;
 pub mod flows;
 pub mod migrate;
 pub mod snapshots;
 pub mod users;
+pub mod versions;
 pub mod workspaces;
 
 use crate::error::{Error, Kind, Result};
@@ -39,6 +43,10 @@ pub struct StoreConfig {
     pub write_queue_max: usize,
     /// 0: unlimited. Otherwise the most bytes the database file may hold (PRAGMA max_page_count).
     pub max_db_bytes: u64,
+    /// `PRAGMA wal_autocheckpoint` (PASSIVE checkpoints after a commit); 0: none, for Litestream.
+    pub wal_autocheckpoint_pages: u32,
+    /// Audit events older than this many days are removed by later write groups; 0 keeps them.
+    pub audit_retention_days: u32,
 }
 
 /// Called by the writer once the transaction holding a job has committed (`None`) or failed.
@@ -102,6 +110,12 @@ fn open_connection(config: &StoreConfig, read_only: bool) -> Result<Connection> 
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(&config.path, flags)?;
     conn.busy_timeout(config.busy_timeout)?;
+    // Only PASSIVE checkpoints, and none at all with 0: Litestream (spec section 13) wants to
+    // run the checkpoints itself, and flowsnap never runs a RESTART or TRUNCATE one.
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = {};",
+        config.wal_autocheckpoint_pages
+    ))?;
     conn.execute_batch(if config.synchronous_full {
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
     } else {
@@ -153,9 +167,12 @@ impl Store {
         let batch_max = config.write_batch_max;
         let counters = Arc::new(WriterCounters::default());
         let writer_counters = counters.clone();
+        let retention_days = config.audit_retention_days;
         let handle = std::thread::Builder::new()
             .name("flowsnap-writer".into())
-            .spawn(move || writer_loop(writer_conn, rx, batch_max, &writer_counters))?;
+            .spawn(move || {
+                writer_loop(writer_conn, rx, batch_max, retention_days, &writer_counters)
+            })?;
         Ok(Arc::new(Store {
             config,
             counters,
@@ -295,15 +312,6 @@ impl Store {
             }
         }
     }
-
-    /// Consistent online copy of the database into `out` (SQLite's backup API).
-    pub fn backup_to(&self, out: &Path) -> Result<()> {
-        let src = open_connection(&self.config, true)?;
-        let mut dst = Connection::open(out)?;
-        let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
-        backup.run_to_completion(256, Duration::from_millis(0), None)?;
-        Ok(())
-    }
 }
 
 /// Runs one cached statement that returns no rows (BEGIN, COMMIT, SAVEPOINT, ...).
@@ -315,8 +323,18 @@ fn poisoned() -> Error {
     Error::internal("An internal error happened; it has been logged.")
 }
 
+/// How often a write group also removes expired audit events (at most `audit::PURGE_BATCH`).
+const PURGE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The writer thread: takes the queued jobs in groups and commits each group once.
-fn writer_loop(conn: Connection, rx: Receiver<Job>, batch_max: usize, counters: &WriterCounters) {
+fn writer_loop(
+    conn: Connection,
+    rx: Receiver<Job>,
+    batch_max: usize,
+    retention_days: u32,
+    counters: &WriterCounters,
+) {
+    let mut last_purge: Option<std::time::Instant> = None;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < batch_max {
@@ -326,7 +344,14 @@ fn writer_loop(conn: Connection, rx: Receiver<Job>, batch_max: usize, counters: 
             }
         }
         counters.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
-        run_group(&conn, jobs, counters);
+        // Expired audit events go a bounded number at a time, with a group that commits anyway.
+        let purge_before = (retention_days > 0
+            && last_purge.is_none_or(|t| t.elapsed() >= PURGE_INTERVAL))
+        .then(|| {
+            last_purge = Some(std::time::Instant::now());
+            crate::util::now_ms() - i64::from(retention_days) * 86_400_000
+        });
+        run_group(&conn, jobs, purge_before, counters);
     }
     log::debug!("writer stopped");
 }
@@ -351,7 +376,32 @@ impl WriterCounters {
     }
 }
 
-fn run_group(conn: &Connection, jobs: Vec<Job>, counters: &WriterCounters) {
+/// Removes expired audit events inside the group's transaction, in a savepoint of its own: a
+/// failure is logged and changes nothing else.
+fn purge_audit(conn: &Connection, before_ms: i64) {
+    if exec(conn, "SAVEPOINT purge").is_err() {
+        return;
+    }
+    match audit::purge(conn, before_ms) {
+        Ok(n) => {
+            if n > 0 {
+                log::debug!("removed {n} expired audit events");
+            }
+            let _ = exec(conn, "RELEASE purge");
+        }
+        Err(e) => {
+            log::warn!("could not remove expired audit events: {}", e.detail);
+            let _ = exec(conn, "ROLLBACK TO purge").and_then(|()| exec(conn, "RELEASE purge"));
+        }
+    }
+}
+
+fn run_group(
+    conn: &Connection,
+    jobs: Vec<Job>,
+    purge_before: Option<i64>,
+    counters: &WriterCounters,
+) {
     let mut pending: Vec<Finish> = Vec::with_capacity(jobs.len());
     let mut in_tx = false;
     let mut jobs = jobs.into_iter();
@@ -406,6 +456,9 @@ fn run_group(conn: &Connection, jobs: Vec<Job>, counters: &WriterCounters) {
     }
     if !in_tx {
         return;
+    }
+    if let Some(before) = purge_before {
+        purge_audit(conn, before);
     }
     match exec(conn, "COMMIT") {
         Ok(()) => {
