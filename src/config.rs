@@ -103,7 +103,7 @@ impl Default for Config {
             idle_timeout_secs: 30,
             metrics: true,
             log_format: "text".into(),
-            read_mmap_bytes: 0,
+            read_mmap_bytes: 1 << 30,
             history_max_versions: 10,
             audit_retention_days: 90,
         }
@@ -313,7 +313,8 @@ impl Config {
             ("write_queue_max", self.write_queue_max as u64, 1_000_000),
             ("read_cache_bytes", self.read_cache_bytes, 1 << 30),
             ("idle_timeout_secs", self.idle_timeout_secs, 86_400),
-            ("read_mmap_bytes", self.read_mmap_bytes, 1 << 40),
+            // SQLITE_MAX_MMAP_SIZE of the bundled build: SQLite silently maps no more.
+            ("read_mmap_bytes", self.read_mmap_bytes, 0x7fff_0000),
             (
                 "wal_autocheckpoint_pages",
                 self.wal_autocheckpoint_pages as u64,

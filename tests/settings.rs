@@ -96,6 +96,10 @@ fn settings_that_cannot_work_together_are_refused_naming_both() {
             &["idle_timeout_secs"],
         ),
         (&[("FLOWSNAP_LOG_FORMAT", "xml")], &["log_format"]),
+        (
+            &[("FLOWSNAP_READ_MMAP_BYTES", "2147418113")],
+            &["read_mmap_bytes", "2147418112"],
+        ),
     ];
     for (env, names) in cases {
         let (code, err, made) = start_refused(env);
@@ -118,6 +122,7 @@ fn settings_at_their_limits_start() {
         ("FLOWSNAP_MAX_FLOW_BYTES", "300000"),
         ("FLOWSNAP_IDLE_TIMEOUT_SECS", "5"),
         ("FLOWSNAP_LOG_FORMAT", "text"),
+        ("FLOWSNAP_READ_MMAP_BYTES", "2147418112"),
     ]);
     s.get("/v2/users/me", &s.admin).expect(200);
     // A snapshot as large as the body limit allows is accepted: the limits agree.
