@@ -21,6 +21,7 @@ use argon2::Argon2;
 use base64::Engine;
 use blake2::digest::{KeyInit, Mac};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -72,8 +73,28 @@ pub struct Claim {
 
 /// The outcome of reading credentials (see `Auth::identify`).
 pub enum Identity {
-    Verified(Principal),
+    Verified(Verified),
     Remembered(Claim),
+}
+
+/// Credentials just verified with argon2: the caller and what it proved.
+pub struct Verified {
+    pub principal: Principal,
+    pub proof: Proof,
+}
+
+impl std::ops::Deref for Verified {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+/// What a caller authenticated with: the password (else the API key), and the stored hash the
+/// secret matched.
+pub struct Proof {
+    pub password: bool,
+    pub hash: String,
 }
 
 struct Entry {
@@ -103,6 +124,20 @@ pub struct Auth {
     gate: Gate,
     /// Verified against when the e-mail is unknown, so that case costs what a wrong key costs.
     dummy_hash: String,
+    remembered_hits: AtomicU64,
+    remembered_misses: AtomicU64,
+    argon2_refused: AtomicU64,
+}
+
+/// A reading of the authentication counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthStats {
+    /// Requests whose credentials were remembered (no argon2).
+    pub remembered_hits: u64,
+    /// Requests whose credentials were not remembered (verified with argon2, or refused).
+    pub remembered_misses: u64,
+    /// argon2 verifications or hashings refused with 429 (the gate was full).
+    pub argon2_refused: u64,
 }
 
 impl Auth {
@@ -122,6 +157,9 @@ impl Auth {
             ttl: c.cache_ttl,
             gate: Gate::new(c.argon2_max_concurrent, c.argon2_max_waiting),
             dummy_hash: hash_secret(&util::new_api_key())?,
+            remembered_hits: AtomicU64::new(0),
+            remembered_misses: AtomicU64::new(0),
+            argon2_refused: AtomicU64::new(0),
         })
     }
 
@@ -157,6 +195,7 @@ impl Auth {
         for &kind in kinds {
             let key = self.cache_key(kind, raw);
             if let Some((user_pk, user_id, verified_hash)) = self.lookup(&key) {
+                self.remembered_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Identity::Remembered(Claim {
                     user_pk,
                     user_id,
@@ -166,7 +205,17 @@ impl Auth {
                 }));
             }
         }
+        self.remembered_misses.fetch_add(1, Ordering::Relaxed);
         self.verify(store, raw, kinds).map(Identity::Verified)
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> AuthStats {
+        AuthStats {
+            remembered_hits: self.remembered_hits.load(Ordering::Relaxed),
+            remembered_misses: self.remembered_misses.load(Ordering::Relaxed),
+            argon2_refused: self.argon2_refused.load(Ordering::Relaxed),
+        }
     }
 
     /// The caller, confirmed: a `Remembered` identity is checked against the stored hash with
@@ -179,22 +228,46 @@ impl Auth {
         allow_password: bool,
         identity: Identity,
     ) -> Result<Principal> {
+        self.confirm_with_proof(store, header, allow_password, identity)
+            .map(|(p, _)| p)
+    }
+
+    /// `confirm`, and what the caller proved: which secret and the stored hash it matched. A
+    /// write that must not outlive those credentials checks the proof again inside its own
+    /// transaction (`users::if_hash_is`): an API-key rotation, which two requests with the same
+    /// key could otherwise both pass, the later overwriting the key the earlier one issued.
+    pub fn confirm_with_proof(
+        &self,
+        store: &Store,
+        header: Option<&str>,
+        allow_password: bool,
+        identity: Identity,
+    ) -> Result<(Principal, Proof)> {
         let claim = match identity {
-            Identity::Verified(p) => return Ok(p),
+            Identity::Verified(p) => {
+                return Ok((p.principal, p.proof));
+            }
             Identity::Remembered(claim) => claim,
         };
         let (pk, password) = (claim.user_pk, claim.password);
         let found = store.read_one(|c| users::if_hash_is(c, pk, password, &claim.verified_hash))?;
         match found {
-            Some((id, email, tenant_admin)) => Ok(Principal {
-                pk,
-                id,
-                email,
-                tenant_admin,
-            }),
+            Some((id, email, tenant_admin)) => Ok((
+                Principal {
+                    pk,
+                    id,
+                    email,
+                    tenant_admin,
+                },
+                Proof {
+                    password,
+                    hash: claim.verified_hash,
+                },
+            )),
             None => {
                 self.forget(&claim);
-                self.verify(store, header.unwrap_or(""), kinds(allow_password))
+                let v = self.verify(store, header.unwrap_or(""), kinds(allow_password))?;
+                Ok((v.principal, v.proof))
             }
         }
     }
@@ -215,7 +288,7 @@ impl Auth {
     }
 
     /// The slow path: argon2, bounded by the gate.
-    fn verify(&self, store: &Store, header: &str, kinds: &[Secret]) -> Result<Principal> {
+    fn verify(&self, store: &Store, header: &str, kinds: &[Secret]) -> Result<Verified> {
         let (email, secret) = parse_basic(Some(header)).ok_or_else(unauthorized)?;
         let (email, secret) = (email.as_str(), secret.as_str());
         let user = store.read_one(|c| users::by_email(c, email))?;
@@ -240,17 +313,29 @@ impl Auth {
         let (Some(user), Some((kind, hash))) = (user, verified) else {
             return Err(unauthorized());
         };
-        self.remember(self.cache_key(kind, header), user.pk, user.id.clone(), hash);
+        self.remember(
+            self.cache_key(kind, header),
+            user.pk,
+            user.id.clone(),
+            hash.clone(),
+        );
         let pk = user.pk;
         if let Err(e) = store.write(move |c| users::touch_login(c, pk, util::now_ms())) {
             log::warn!("could not record last_login: {e}");
         }
-        Ok(principal(&user))
+        Ok(Verified {
+            principal: principal(&user),
+            proof: Proof {
+                password: kind == Secret::Password,
+                hash,
+            },
+        })
     }
 
     /// A place at the argon2 gate, or 429.
     fn gate_permit(&self) -> Result<crate::gate::Permit<'_>> {
         self.gate.enter().ok_or_else(|| {
+            self.argon2_refused.fetch_add(1, Ordering::Relaxed);
             Error::new(
                 Kind::TooManyRequests,
                 "Too many credential checks are in progress; retry in a moment (a remembered, \

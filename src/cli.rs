@@ -124,7 +124,7 @@ pub fn main() -> i32 {
             return 2;
         }
     };
-    init_logging(&config.log_level);
+    init_logging(&config.log_level, &config.log_format);
     match run(cli.command, config) {
         Ok(()) => 0,
         Err(e) => {
@@ -134,21 +134,36 @@ pub fn main() -> i32 {
     }
 }
 
-/// Logs go to standard error; a line logged while a request is handled carries its id.
-fn init_logging(level: &str) {
+/// Logs go to standard error; a line logged while a request is handled carries its id. With
+/// `log_format = "json"` each line is one JSON object: `ts`, `level`, `target`, `request_id` (when
+/// the line belongs to a request) and `msg`.
+fn init_logging(level: &str, format: &str) {
     use std::io::Write;
     let env = env_logger::Env::default().default_filter_or(format!("flowsnap={level},warn"));
+    let json = format == "json";
     let _ = env_logger::Builder::from_env(env)
         .target(env_logger::Target::Stderr)
-        .format(|buf, record| {
+        .format(move |buf, record| {
             let ts = buf.timestamp_millis();
-            match crate::reqlog::current() {
+            let request = crate::reqlog::current().map(crate::reqlog::format);
+            if json {
+                let mut line = serde_json::json!({
+                    "ts": ts.to_string(),
+                    "level": record.level().as_str(),
+                    "target": record.target(),
+                    "msg": record.args().to_string(),
+                });
+                if let Some(id) = request {
+                    line["request_id"] = serde_json::Value::String(id);
+                }
+                return writeln!(buf, "{line}");
+            }
+            match request {
                 Some(id) => writeln!(
                     buf,
-                    "[{ts} {} {}] [{}] {}",
+                    "[{ts} {} {}] [{id}] {}",
                     record.level(),
                     record.target(),
-                    crate::reqlog::format(id),
                     record.args()
                 ),
                 None => writeln!(

@@ -59,6 +59,15 @@ pub struct Config {
     pub log_level: String,
     /// E-mail of the tenant-admin created on first start.
     pub admin_email: String,
+    /// Seconds a connection may send nothing (idle, or stalled inside a request) or leave its
+    /// response unread before it is closed. At least 5 (the idle time spec section 1 promises).
+    pub idle_timeout_secs: u64,
+    /// Serve `GET /metrics` (Prometheus text format, no authentication).
+    pub metrics: bool,
+    /// Log line format: "text" or "json" (one JSON object per line).
+    pub log_format: String,
+    /// Memory-mapped I/O of each read connection, in bytes (SQLite `mmap_size`; 0: off).
+    pub read_mmap_bytes: u64,
     /// Versions kept per step (section 9); 0 keeps none.
     pub history_max_versions: u32,
     /// Days an audit event is kept (section 10); 0 keeps events for ever.
@@ -91,6 +100,10 @@ impl Default for Config {
             max_db_bytes: 0,
             log_level: "info".into(),
             admin_email: "admin@example.com".into(),
+            idle_timeout_secs: 30,
+            metrics: true,
+            log_format: "text".into(),
+            read_mmap_bytes: 1 << 30,
             history_max_versions: 10,
             audit_retention_days: 90,
         }
@@ -122,9 +135,20 @@ const KEYS: &[&str] = &[
     "max_db_bytes",
     "log_level",
     "admin_email",
+    "idle_timeout_secs",
+    "metrics",
+    "log_format",
+    "read_mmap_bytes",
     "history_max_versions",
     "audit_retention_days",
 ];
+
+/// SQLite's largest string or blob (SQLITE_MAX_LENGTH of the bundled build): a body, snapshot or
+/// flow larger than this could be accepted by the HTTP layer and then not be stored.
+pub const SQLITE_MAX_LENGTH: u64 = 1_000_000_000;
+
+/// The shortest `idle_timeout_secs`: spec section 1 promises keep-alive connections at least 5 s.
+pub const MIN_IDLE_TIMEOUT_SECS: u64 = 5;
 
 /// Environment variables with the prefix that are not settings.
 const ENV_NOT_SETTINGS: &[&str] = &["FLOWSNAP_CONFIG"];
@@ -215,16 +239,52 @@ impl Config {
                 return Err(format!("configuration: `{name}` must be at least 1"));
             }
         }
+        // Sizes that end up as one SQLite string: none may exceed SQLite's limit.
+        let sqlite_sized = [
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("max_snapshot_bytes", self.max_snapshot_bytes as u64),
+            ("max_flow_bytes", self.max_flow_bytes as u64),
+        ];
+        for (name, v) in sqlite_sized {
+            if v > SQLITE_MAX_LENGTH {
+                return Err(format!(
+                    "configuration: `{name}` is {v} bytes, above SQLite's string limit \
+                     (SQLITE_MAX_LENGTH, {SQLITE_MAX_LENGTH} bytes); such a value could not be \
+                     stored. Lower `{name}` to at most {SQLITE_MAX_LENGTH}"
+                ));
+            }
+        }
+        // A value must fit in the body that carries it.
+        for (name, v) in [
+            ("max_snapshot_bytes", self.max_snapshot_bytes),
+            ("max_flow_bytes", self.max_flow_bytes),
+        ] {
+            if v > self.max_body_bytes {
+                return Err(format!(
+                    "configuration: `{name}` ({v}) is larger than `max_body_bytes` ({}): a value \
+                     that large could never arrive in a request body. Raise `max_body_bytes` or \
+                     lower `{name}`",
+                    self.max_body_bytes
+                ));
+            }
+        }
+        if self.idle_timeout_secs < MIN_IDLE_TIMEOUT_SECS {
+            return Err(format!(
+                "configuration: `idle_timeout_secs` must be at least {MIN_IDLE_TIMEOUT_SECS} \
+                 (keep-alive connections stay open at least that long), not {}",
+                self.idle_timeout_secs
+            ));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(format!(
+                "configuration: `log_format` must be \"text\" or \"json\", not {:?}",
+                self.log_format
+            ));
+        }
         // Upper bounds: beyond these a value is a typo, and some would make the start itself fail
         // (a channel allocated up front, a timeout SQLite refuses, paging arithmetic).
-        let at_most: [(&str, u64, u64); 18] = [
+        let at_most: [(&str, u64, u64); 17] = [
             ("workers", self.workers as u64, 1024),
-            ("max_body_bytes", self.max_body_bytes as u64, 1 << 30),
-            (
-                "max_snapshot_bytes",
-                self.max_snapshot_bytes as u64,
-                1 << 30,
-            ),
             ("max_json_depth", self.max_json_depth as u64, 100_000),
             ("max_page_size", self.max_page_size as u64, 10_000),
             ("max_flow_steps", self.max_flow_steps as u64, 100_000),
@@ -251,8 +311,10 @@ impl Config {
             ("busy_timeout_ms", self.busy_timeout_ms, 600_000),
             ("write_batch_max", self.write_batch_max as u64, 100_000),
             ("write_queue_max", self.write_queue_max as u64, 1_000_000),
-            ("max_flow_bytes", self.max_flow_bytes as u64, 1 << 30),
             ("read_cache_bytes", self.read_cache_bytes, 1 << 30),
+            ("idle_timeout_secs", self.idle_timeout_secs, 86_400),
+            // SQLITE_MAX_MMAP_SIZE of the bundled build: SQLite silently maps no more.
+            ("read_mmap_bytes", self.read_mmap_bytes, 0x7fff_0000),
             (
                 "wal_autocheckpoint_pages",
                 self.wal_autocheckpoint_pages as u64,

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod gate;
 pub mod graph;
+pub mod metrics;
 pub mod probe;
 pub mod rawjson;
 pub mod reqlog;

@@ -21,6 +21,7 @@ pub fn store_config(c: &Config) -> StoreConfig {
         busy_timeout: Duration::from_millis(c.busy_timeout_ms),
         write_batch_max: c.write_batch_max,
         read_cache_bytes: c.read_cache_bytes,
+        read_mmap_bytes: c.read_mmap_bytes,
         write_queue_max: c.write_queue_max,
         max_db_bytes: c.max_db_bytes,
         wal_autocheckpoint_pages: c.wal_autocheckpoint_pages,
@@ -72,7 +73,11 @@ pub fn run(config: Config) -> std::result::Result<(), String> {
         argon2_max_waiting: config.argon2_max_waiting,
     })
     .map_err(|e| e.detail)?;
-    let app = Arc::new(App::new(store.clone(), auth, config.clone()));
+    // Before the listener exists: its first connection gets the timeouts too.
+    if !crate::sockets::set_connection_timeouts(Duration::from_secs(config.idle_timeout_secs)) {
+        log::warn!("connection timeouts are not supported here; idle connections are not closed");
+    }
+    let app = Arc::new(App::new(store.clone(), auth, config.clone()).map_err(|e| e.detail)?);
     let handler_app = app.clone();
     let server = rouille::Server::new(&config.listen, move |req| api::handle(&handler_app, req))
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
@@ -82,10 +87,28 @@ pub fn run(config: Config) -> std::result::Result<(), String> {
         log::warn!("could not set TCP_NODELAY on the listener; responses over ~1 KB may wait 40 ms for delayed ACKs");
     }
     if let Some((email, key)) = admin {
-        eprintln!(
-            "flowsnap: created the first tenant-admin {email}; its API key is shown only now:\n\
-             \n    {key}\n\ntry it:\n\n    curl -u '{email}:{key}' http://{addr}/v2/users/me\n"
-        );
+        if config.log_format == "json" {
+            // One JSON object like every other line, the key in a member of its own.
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "ts": util::iso_ms(util::now_ms()),
+                    "level": "WARN",
+                    "target": "flowsnap::server",
+                    "msg": format!(
+                        "created the first tenant-admin {email}; its API key is shown only now"
+                    ),
+                    "email": email,
+                    "api_key": key,
+                })
+            );
+        } else {
+            eprintln!(
+                "flowsnap: created the first tenant-admin {email}; its API key is shown only \
+                 now:\n\n    {key}\n\ntry it:\n\n    curl -u '{email}:{key}' \
+                 http://{addr}/v2/users/me\n"
+            );
+        }
     }
     log::info!(
         "flowsnap listening on http://{addr} (database {})",

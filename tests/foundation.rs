@@ -103,7 +103,12 @@ pub fn is_iso_ms(t: &str) -> bool {
 
 #[test]
 fn error_documents_for_404_405_413_415_400() {
-    let s = Server::start_with(&[("FLOWSNAP_MAX_BODY_BYTES", "2000")]);
+    // The snapshot and flow limits may not exceed the body limit (refused at start).
+    let s = Server::start_with(&[
+        ("FLOWSNAP_MAX_BODY_BYTES", "2000"),
+        ("FLOWSNAP_MAX_SNAPSHOT_BYTES", "2000"),
+        ("FLOWSNAP_MAX_FLOW_BYTES", "2000"),
+    ]);
     let a = s.admin.auth();
     let before = s.state();
 

@@ -18,6 +18,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::db::Store;
 use crate::error::{Error, Kind, Result};
+use crate::metrics::{method_label, Metrics};
 use crate::util::percent_decode;
 use rouille::{Request, Response};
 use serde_json::{json, Value};
@@ -35,11 +36,18 @@ pub struct App {
     /// Set on SIGTERM: responses then ask clients to close their connections.
     pub stopping: AtomicBool,
     requests: AtomicU64,
+    /// `None` with `metrics = false`.
+    metrics: Option<Metrics>,
 }
 
 impl App {
-    pub fn new(store: Arc<Store>, auth: Auth, config: Config) -> App {
-        App {
+    pub fn new(store: Arc<Store>, auth: Auth, config: Config) -> Result<App> {
+        let metrics = if config.metrics {
+            Some(Metrics::new()?)
+        } else {
+            None
+        };
+        Ok(App {
             store,
             auth,
             config,
@@ -47,7 +55,8 @@ impl App {
             // Request ids name audit events too: a random high half keeps them apart across
             // restarts, the low half counts this process's requests.
             requests: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
-        }
+            metrics,
+        })
     }
 }
 
@@ -66,6 +75,7 @@ pub struct Ctx<'a, W = Principal> {
 enum Route<'a> {
     Health,
     OpenApi,
+    Metrics,
     UsersMe,
     Users,
     User(&'a str),
@@ -97,6 +107,7 @@ fn route(path: &str) -> Option<Route<'_>> {
     use Route::*;
     Some(match segs.as_slice() {
         ["healthz"] => Health,
+        ["metrics"] => Metrics,
         ["v2", "openapi.json"] => OpenApi,
         ["v2", "users", "me"] => UsersMe,
         ["v2", "users"] => Users,
@@ -130,7 +141,7 @@ fn route(path: &str) -> Option<Route<'_>> {
 fn allowed(r: Route) -> &'static str {
     use Route::*;
     match r {
-        Health | OpenApi | UsersMe | Contracts | Contract(_) | Task(..) => "GET",
+        Health | OpenApi | Metrics | UsersMe | Contracts | Contract(_) | Task(..) => "GET",
         SnapshotVersions(..) | SnapshotVersion(..) | WorkspaceAudit(_) | Audit | AuditEvent(_) => {
             "GET"
         }
@@ -139,6 +150,42 @@ fn allowed(r: Route) -> &'static str {
         User(_) => "GET, DELETE",
         UserApiKey(_) | FlowStart(_) | FlowStop(_) => "POST",
         Workspace(_) | Flow(_) | Member(..) | Snapshot(..) => "GET, PATCH, DELETE",
+    }
+}
+
+/// The route's template: the label of its requests in the metrics (never a raw path).
+fn template(r: Option<Route>) -> &'static str {
+    use Route::*;
+    let Some(r) = r else {
+        return "unmatched";
+    };
+    match r {
+        Health => "/healthz",
+        OpenApi => "/v2/openapi.json",
+        Metrics => "/metrics",
+        UsersMe => "/v2/users/me",
+        Users => "/v2/users",
+        User(_) => "/v2/users/{id}",
+        UserApiKey(_) => "/v2/users/{id}/api-key",
+        Contracts => "/v2/contracts",
+        Contract(_) => "/v2/contracts/{id}",
+        Workspaces => "/v2/workspaces",
+        Workspace(_) => "/v2/workspaces/{id}",
+        Members(_) => "/v2/workspaces/{id}/members",
+        Member(..) => "/v2/workspaces/{id}/members/{user_id}",
+        Flows => "/v2/flows",
+        Flow(_) => "/v2/flows/{id}",
+        FlowStart(_) => "/v2/flows/{id}/start",
+        FlowStop(_) => "/v2/flows/{id}/stop",
+        Snapshots(_) => "/v2/flows/{id}/snapshots",
+        Snapshot(..) => "/v2/flows/{id}/snapshots/{step_id}",
+        SnapshotVersions(..) => "/v2/flows/{id}/snapshots/{step_id}/versions",
+        SnapshotVersion(..) => "/v2/flows/{id}/snapshots/{step_id}/versions/{version_id}",
+        SnapshotRestore(..) => "/v2/flows/{id}/snapshots/{step_id}/versions/{version_id}/restore",
+        WorkspaceAudit(_) => "/v2/workspaces/{id}/audit",
+        Audit => "/v2/audit",
+        AuditEvent(_) => "/v2/audit/{id}",
+        Task(..) => "/v1/tasks/{flow_id}/steps/{step_id}",
     }
 }
 
@@ -170,7 +217,10 @@ pub fn handle(app: &App, req: &Request) -> Response {
     let _marked = crate::reqlog::enter(Some(n));
     let rid = crate::reqlog::format(n);
     let started = Instant::now();
-    let response = match catch_unwind(AssertUnwindSafe(|| dispatch(app, req))) {
+    let raw = req.raw_url();
+    let path = raw.split('?').next().unwrap_or("");
+    let route = route(path);
+    let response = match catch_unwind(AssertUnwindSafe(|| dispatch(app, req, path, route))) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             if e.kind == Kind::Internal {
@@ -192,6 +242,14 @@ pub fn handle(app: &App, req: &Request) -> Response {
         response.status_code,
         started.elapsed().as_micros()
     );
+    if let Some(m) = &app.metrics {
+        m.observe(
+            template(route),
+            method_label(req.method()),
+            response.status_code,
+            started.elapsed(),
+        );
+    }
     let mut response = response.with_additional_header("X-Request-Id", rid);
     if app.stopping.load(Ordering::Relaxed) {
         response = response.with_additional_header("Connection", "close");
@@ -199,14 +257,27 @@ pub fn handle(app: &App, req: &Request) -> Response {
     response
 }
 
-fn dispatch(app: &App, req: &Request) -> Result<Response> {
-    let raw = req.raw_url();
-    let path = raw.split('?').next().unwrap_or("");
-    let route = route(path);
+fn dispatch(app: &App, req: &Request, path: &str, route: Option<Route>) -> Result<Response> {
     let method = req.method();
     match route {
         Some(Route::Health) if method == "GET" => {
             return Ok(json_response(200, &json!({"status": "ok"})))
+        }
+        Some(Route::Metrics) => {
+            let Some(m) = &app.metrics else {
+                return Err(Error::not_found(
+                    "Metrics are off on this server (metrics = false in its configuration)",
+                ));
+            };
+            if method != "GET" {
+                return Err(method_not_allowed("GET"));
+            }
+            let (content_type, body) = m.render(
+                &app.store.write_stats(),
+                &app.auth.stats(),
+                app.store.path(),
+            )?;
+            return Ok(Response::from_data(content_type, body));
         }
         Some(Route::OpenApi) if method == "GET" => return Ok(openapi::response()),
         Some(r @ (Route::Health | Route::OpenApi)) => return Err(method_not_allowed(allowed(r))),
@@ -250,6 +321,22 @@ fn dispatch(app: &App, req: &Request) -> Result<Response> {
         };
         return snapshots::create(&ctx, fid);
     }
+    if allow_password {
+        // The key rotation checks the caller's proof again inside its write transaction.
+        let (who, proof) =
+            app.auth
+                .confirm_with_proof(&app.store, header, allow_password, identity)?;
+        let Some(Route::UserApiKey(id)) = route else {
+            return Err(Error::internal("allow_password outside the key rotation"));
+        };
+        let ctx = Ctx {
+            app,
+            req,
+            who,
+            query: Vec::new(),
+        };
+        return users::rotate_key(&ctx, id, proof);
+    }
     let who = app
         .auth
         .confirm(&app.store, header, allow_password, identity)?;
@@ -271,7 +358,6 @@ fn dispatch(app: &App, req: &Request) -> Result<Response> {
         (Users, "POST") => users::create(&ctx),
         (User(id), "GET") => users::get(&ctx, id),
         (User(id), "DELETE") => users::delete(&ctx, id),
-        (UserApiKey(id), "POST") => users::rotate_key(&ctx, id),
         (Contracts, "GET") => contracts::list(&ctx),
         (Contract(id), "GET") => contracts::get(&ctx, id),
         (Workspaces, "GET") => workspaces::list(&ctx),
@@ -455,7 +541,19 @@ pub fn read_body(req: &Request, max: usize) -> Result<Vec<u8>> {
         data.by_ref()
             .take(max as u64 + 1)
             .read_to_end(&mut buf)
-            .map_err(|e| Error::bad_request(format!("The request body could not be read: {e}")))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    // Close the connection after the answer instead of draining the rest.
+                    crate::sockets::stop_reading(*req.remote_addr());
+                    Error::new(
+                        Kind::RequestTimeout,
+                        "The request body stopped arriving for longer than the server's idle \
+                     timeout (idle_timeout_secs); nothing was changed. Send the whole body \
+                     without pausing",
+                    )
+                }
+                _ => Error::bad_request(format!("The request body could not be read: {e}")),
+            })?;
     }
     if buf.len() > max {
         return Err(too_large(None));
@@ -513,8 +611,9 @@ pub fn error_response(e: &Error) -> Response {
         Kind::TooManyRequests | Kind::Unavailable => {
             r = r.with_additional_header("Retry-After", "1")
         }
-        Kind::PayloadTooLarge if e.pointer.is_none() => {
-            // The unread rest of a large body would otherwise be drained to keep the connection.
+        Kind::PayloadTooLarge | Kind::RequestTimeout if e.pointer.is_none() => {
+            // The unread rest of a large body would otherwise be drained to keep the connection
+            // (and after a timeout, where the next request starts is unknown).
             r = r.with_additional_header("Connection", "close")
         }
         _ => {}

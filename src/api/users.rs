@@ -3,6 +3,7 @@
 
 use super::doc::{parse_write, req_str};
 use super::{audit_event, json_response, no_content, Ctx};
+use crate::auth::{unauthorized, Proof};
 use crate::db::audit::Target;
 use crate::db::users::{self, NewUser, User};
 use crate::error::{Error, Result};
@@ -154,12 +155,19 @@ pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
     Ok(no_content())
 }
 
-pub fn rotate_key(ctx: &Ctx, id: &str) -> Result<Response> {
+/// `proof` is what the caller authenticated with; it is confirmed again in the transaction that
+/// replaces the key, so that of two rotations with the same key only the first is applied.
+pub fn rotate_key(ctx: &Ctx, id: &str, proof: Proof) -> Result<Response> {
     visible_user(ctx, id, "issue an API key for")?;
     let key = new_api_key();
     let hash = ctx.app.auth.hash(&key)?;
     let (id_owned, who) = (id.to_string(), ctx.who.id.clone());
+    let caller = ctx.who.pk;
     let pk = ctx.app.store.write(move |c| {
+        if users::if_hash_is(c, caller, proof.password, &proof.hash)?.is_none() {
+            // The caller's key was replaced (or the user deleted) since it was checked.
+            return Err(unauthorized());
+        }
         let u = users::by_id(c, &id_owned)?.ok_or_else(|| user_not_found(&id_owned))?;
         users::set_api_key_hash(c, u.pk, &hash)?;
         audit_event(c, &who, "user.rotate_key", None, Target::User(&u.id))?;

@@ -22,8 +22,8 @@ use crate::error::{Error, Kind, Result};
 use rusqlite::{Connection, OpenFlags};
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -38,6 +38,8 @@ pub struct StoreConfig {
     pub write_batch_max: usize,
     /// Page cache of each read connection, in bytes.
     pub read_cache_bytes: u64,
+    /// Memory-mapped I/O of each read connection, in bytes (`PRAGMA mmap_size`; 0: off).
+    pub read_mmap_bytes: u64,
     pub write_queue_max: usize,
     /// 0: unlimited. Otherwise the most bytes the database file may hold (PRAGMA max_page_count).
     pub max_db_bytes: u64,
@@ -61,10 +63,41 @@ thread_local! {
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Upper bounds of the write-group size buckets (`WriteStats::group_sizes`); the last bucket
+/// counts every larger group.
+pub const GROUP_SIZE_BOUNDS: [u64; 11] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/// What the writer has done, as plain counters (read by the metrics endpoint; nothing here
+/// knows of it).
+#[derive(Default)]
+struct WriterCounters {
+    /// Jobs handed to the writer and not yet taken by it.
+    queued: AtomicUsize,
+    groups: AtomicU64,
+    jobs: AtomicU64,
+    /// Committed groups by size: `GROUP_SIZE_BOUNDS[i]` is the upper bound of bucket `i`; one
+    /// more bucket for larger groups.
+    group_sizes: [AtomicU64; GROUP_SIZE_BOUNDS.len() + 1],
+}
+
+/// A reading of the writer's counters.
+#[derive(Debug, Clone, Default)]
+pub struct WriteStats {
+    /// Write jobs waiting for the writer.
+    pub queue_length: usize,
+    /// Transactions committed (each holds one group of jobs).
+    pub groups_committed: u64,
+    /// Jobs in those transactions.
+    pub jobs_committed: u64,
+    /// Committed groups per size bucket (not cumulative), see `GROUP_SIZE_BOUNDS`.
+    pub group_sizes: Vec<u64>,
+}
+
 pub struct Store {
     /// Tells this store's thread-local read connections from another store's.
     id: u64,
     config: StoreConfig,
+    counters: Arc<WriterCounters>,
     writer: Mutex<Option<SyncSender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -95,6 +128,14 @@ fn open_connection(config: &StoreConfig, read_only: bool) -> Result<Connection> 
         conn.execute_batch(&format!(
             "PRAGMA query_only = ON; PRAGMA cache_size = -{kib};"
         ))?;
+        if config.read_mmap_bytes > 0 {
+            // Pages are then read from the mapping (the OS page cache) without a copy each.
+            conn.query_row(
+                &format!("PRAGMA mmap_size = {}", config.read_mmap_bytes),
+                [],
+                |_| Ok(()),
+            )?;
+        }
     }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -124,12 +165,17 @@ impl Store {
         }
         let (tx, rx) = mpsc::sync_channel::<Job>(config.write_queue_max);
         let batch_max = config.write_batch_max;
+        let counters = Arc::new(WriterCounters::default());
+        let writer_counters = counters.clone();
         let retention_days = config.audit_retention_days;
         let handle = std::thread::Builder::new()
             .name("flowsnap-writer".into())
-            .spawn(move || writer_loop(writer_conn, rx, batch_max, retention_days))?;
+            .spawn(move || {
+                writer_loop(writer_conn, rx, batch_max, retention_days, &writer_counters)
+            })?;
         Ok(Arc::new(Store {
             config,
+            counters,
             id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
@@ -211,7 +257,13 @@ impl Store {
                 "The server is shutting down; retry shortly.",
             ));
         };
-        match sender.try_send(job) {
+        // Counted before it is sent, so that the writer's decrement never comes first.
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = sender.try_send(job);
+        if sent.is_err() {
+            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(Error::new(
                 Kind::Unavailable,
@@ -227,6 +279,26 @@ impl Store {
             log::error!("a write job ended without an answer (it panicked)");
             Error::internal("An internal error happened; it has been logged.")
         })?
+    }
+
+    /// The writer's counters now.
+    pub fn write_stats(&self) -> WriteStats {
+        let c = &self.counters;
+        WriteStats {
+            queue_length: c.queued.load(Ordering::Relaxed),
+            groups_committed: c.groups.load(Ordering::Relaxed),
+            jobs_committed: c.jobs.load(Ordering::Relaxed),
+            group_sizes: c
+                .group_sizes
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+        }
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.config.path
     }
 
     /// Stops the writer after the queued writes are done. Later writes are refused.
@@ -255,7 +327,13 @@ fn poisoned() -> Error {
 const PURGE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The writer thread: takes the queued jobs in groups and commits each group once.
-fn writer_loop(conn: Connection, rx: Receiver<Job>, batch_max: usize, retention_days: u32) {
+fn writer_loop(
+    conn: Connection,
+    rx: Receiver<Job>,
+    batch_max: usize,
+    retention_days: u32,
+    counters: &WriterCounters,
+) {
     let mut last_purge: Option<std::time::Instant> = None;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -265,6 +343,7 @@ fn writer_loop(conn: Connection, rx: Receiver<Job>, batch_max: usize, retention_
                 Err(_) => break,
             }
         }
+        counters.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
         // Expired audit events go a bounded number at a time, with a group that commits anyway.
         let purge_before = (retention_days > 0
             && last_purge.is_none_or(|t| t.elapsed() >= PURGE_INTERVAL))
@@ -272,9 +351,29 @@ fn writer_loop(conn: Connection, rx: Receiver<Job>, batch_max: usize, retention_
             last_purge = Some(std::time::Instant::now());
             crate::util::now_ms() - i64::from(retention_days) * 86_400_000
         });
-        run_group(&conn, jobs, purge_before);
+        run_group(&conn, jobs, purge_before, counters);
     }
     log::debug!("writer stopped");
+}
+
+/// Answers every job with `err` without running it.
+fn refuse_all(jobs: impl IntoIterator<Item = Job>, err: &Error) {
+    for job in jobs {
+        let (_, finish) = job(None);
+        finish(Some(err.clone()));
+    }
+}
+
+impl WriterCounters {
+    fn committed(&self, size: usize) {
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.jobs.fetch_add(size as u64, Ordering::Relaxed);
+        let bucket = GROUP_SIZE_BOUNDS
+            .iter()
+            .position(|&b| size as u64 <= b)
+            .unwrap_or(GROUP_SIZE_BOUNDS.len());
+        self.group_sizes[bucket].fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Removes expired audit events inside the group's transaction, in a savepoint of its own: a
@@ -297,16 +396,24 @@ fn purge_audit(conn: &Connection, before_ms: i64) {
     }
 }
 
-fn run_group(conn: &Connection, jobs: Vec<Job>, purge_before: Option<i64>) {
+fn run_group(
+    conn: &Connection,
+    jobs: Vec<Job>,
+    purge_before: Option<i64>,
+    counters: &WriterCounters,
+) {
     let mut pending: Vec<Finish> = Vec::with_capacity(jobs.len());
     let mut in_tx = false;
-    for job in jobs {
+    let mut jobs = jobs.into_iter();
+    while let Some(job) = jobs.next() {
         if !in_tx {
+            // One BEGIN for the group (and one more after SQLite rolled a transaction back
+            // itself). When it fails (another process has held the write lock for the whole busy
+            // timeout), every job left is answered with the cause at once: trying again per job
+            // would keep the last caller waiting up to `write_batch_max` busy timeouts.
             if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-                // The job cannot run: answer its caller with the cause.
-                let (_, finish) = job(None);
-                finish(Some(Error::from(e)));
-                continue;
+                refuse_all(std::iter::once(job).chain(jobs), &Error::from(e));
+                break;
             }
             in_tx = true;
         }
@@ -355,6 +462,8 @@ fn run_group(conn: &Connection, jobs: Vec<Job>, purge_before: Option<i64>) {
     }
     match exec(conn, "COMMIT") {
         Ok(()) => {
+            // Counted before anyone is answered: a caller then sees its own commit counted.
+            counters.committed(pending.len());
             for f in pending {
                 f(None);
             }

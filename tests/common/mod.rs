@@ -209,7 +209,13 @@ impl Server {
                 next_is_key = false;
             }
             if line.contains("shown only now") {
-                next_is_key = true;
+                // With log_format = "json" the key is a member of the same line.
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) if v["api_key"].is_string() => {
+                        key = v["api_key"].as_str().map(str::to_string);
+                    }
+                    _ => next_is_key = true,
+                }
             }
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 self.addr = rest.split_whitespace().next().unwrap().to_string();
