@@ -285,3 +285,37 @@ fn the_module_is_every_console_file_without_imports_and_each_top_level_name_once
         .lines()
         .any(|l| l.starts_with("import ") || l.starts_with("export ")));
 }
+
+#[test]
+fn console_requests_are_counted_by_route_template_not_by_file() {
+    let s = Server::start();
+    let html = get_anon(&s, "/", &[]).text();
+    for url in file_urls(&html) {
+        assert_eq!(get_anon(&s, &url, &[]).status, 200);
+    }
+    get_anon(&s, "/console/0000000000000000/x.js", &[]);
+    let m = get_anon(&s, "/metrics", &[]).text();
+    let line = |route: &str, status: u16| {
+        m.lines()
+            .find(|l| {
+                l.starts_with("flowsnap_http_requests_total{")
+                    && l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("status=\"{status}\""))
+                    && l.contains("method=\"GET\"")
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+    };
+    assert_eq!(line("/", 200).as_deref(), Some("1"), "{m}");
+    assert_eq!(
+        line("/console/{hash}/{file}", 200).as_deref(),
+        Some("2"),
+        "{m}"
+    );
+    assert_eq!(
+        line("/console/{hash}/{file}", 404).as_deref(),
+        Some("1"),
+        "{m}"
+    );
+    let hash = file_urls(&html)[0].split('/').nth(2).unwrap().to_string();
+    assert!(!m.contains(&hash) && !m.contains("app.js"), "{m}");
+}

@@ -113,6 +113,15 @@ pub fn owns(path: &str) -> bool {
     path == "/" || path.is_empty() || path.starts_with(PREFIX) || path == "/console"
 }
 
+/// The route template of a console path, for the metrics (never the hash or a file name).
+pub fn template(path: &str) -> &'static str {
+    if path == "/" || path.is_empty() {
+        "/"
+    } else {
+        "/console/{hash}/{file}"
+    }
+}
+
 /// Answers a console path (see `owns`), before any authentication. Its errors (404, 405) carry
 /// the same security headers as its files.
 pub fn serve(req: &Request, path: &str) -> Response {

@@ -243,8 +243,12 @@ pub fn handle(app: &App, req: &Request) -> Response {
         started.elapsed().as_micros()
     );
     if let Some(m) = &app.metrics {
+        let label = match route {
+            None if console::owns(path) => console::template(path),
+            r => template(r),
+        };
         m.observe(
-            template(route),
+            label,
             method_label(req.method()),
             response.status_code,
             started.elapsed(),
