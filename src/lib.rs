@@ -13,6 +13,7 @@ pub mod gate;
 pub mod graph;
 pub mod rawjson;
 pub mod reqlog;
+pub mod rules;
 pub mod server;
 pub mod sockets;
 pub mod util;
