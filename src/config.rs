@@ -56,6 +56,8 @@ pub struct Config {
     pub log_level: String,
     /// E-mail of the tenant-admin created on first start.
     pub admin_email: String,
+    /// Largest fixture file `import` and `serve --fixture` read, in bytes.
+    pub max_fixture_bytes: u64,
 }
 
 impl Default for Config {
@@ -83,6 +85,7 @@ impl Default for Config {
             max_db_bytes: 0,
             log_level: "info".into(),
             admin_email: "admin@example.com".into(),
+            max_fixture_bytes: 1 << 30,
         }
     }
 }
@@ -111,6 +114,7 @@ const KEYS: &[&str] = &[
     "max_db_bytes",
     "log_level",
     "admin_email",
+    "max_fixture_bytes",
 ];
 
 /// Environment variables with the prefix that are not settings.

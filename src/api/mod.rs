@@ -2,6 +2,7 @@
 //! an `Error` becomes a response. Resource handlers live one per module beside this file; they
 //! parse and authorize, run one store transaction, and build the document. They write no SQL.
 
+pub mod admin;
 pub mod contracts;
 pub mod doc;
 pub mod flows;
@@ -32,6 +33,9 @@ pub struct App {
     /// Set on SIGTERM: responses then ask clients to close their connections.
     pub stopping: AtomicBool,
     requests: AtomicU64,
+    /// The database right after the fixture was loaded (`serve --fixture`/`--demo`): what
+    /// `POST /_flowsnap/reset` restores. None: the reset path does not exist.
+    pub baseline: Option<Arc<crate::db::Baseline>>,
 }
 
 impl App {
@@ -42,7 +46,14 @@ impl App {
             config,
             stopping: AtomicBool::new(false),
             requests: AtomicU64::new(0),
+            baseline: None,
         }
+    }
+
+    /// Enables `POST /_flowsnap/reset`, which restores `baseline`.
+    pub fn with_baseline(mut self, baseline: crate::db::Baseline) -> App {
+        self.baseline = Some(Arc::new(baseline));
+        self
     }
 }
 
@@ -78,6 +89,7 @@ enum Route<'a> {
     Snapshots(&'a str),
     Snapshot(&'a str, &'a str),
     Task(&'a str, &'a str),
+    Reset,
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
@@ -104,6 +116,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         ["v2", "flows", id, "snapshots"] => Snapshots(id),
         ["v2", "flows", id, "snapshots", sid] => Snapshot(id, sid),
         ["v1", "tasks", id, "steps", sid] => Task(id, sid),
+        ["_flowsnap", "reset"] => Reset,
         _ => return None,
     })
 }
@@ -114,7 +127,7 @@ fn allowed(r: Route) -> &'static str {
         Health | OpenApi | UsersMe | Contracts | Contract(_) | Task(..) => "GET",
         Users | Workspaces | Flows | Snapshots(_) | Members(_) => "GET, POST",
         User(_) => "GET, DELETE",
-        UserApiKey(_) | FlowStart(_) | FlowStop(_) => "POST",
+        UserApiKey(_) | FlowStart(_) | FlowStop(_) | Reset => "POST",
         Workspace(_) | Flow(_) | Member(..) | Snapshot(..) => "GET, PATCH, DELETE",
     }
 }
@@ -198,6 +211,8 @@ fn dispatch(app: &App, req: &Request) -> Result<Response> {
     let who = app
         .auth
         .confirm(&app.store, header, allow_password, identity)?;
+    // The reset path exists only on a server started with a fixture.
+    let route = route.filter(|r| *r != Route::Reset || app.baseline.is_some());
     let Some(route) = route else {
         return Err(Error::not_found(format!(
             "No resource at {path}; see GET /v2/openapi.json for the paths this server has"
@@ -238,6 +253,7 @@ fn dispatch(app: &App, req: &Request) -> Result<Response> {
         (FlowStop(id), "POST") => flows::stop(&ctx, id),
         (Snapshots(fid), "GET") => snapshots::list(&ctx, fid),
         (Task(fid, sid), "GET") => flows::task_step(&ctx, fid, sid),
+        (Reset, "POST") => admin::reset(&ctx),
         (r, _) => Err(method_not_allowed(allowed(r))),
     }
 }
