@@ -120,6 +120,15 @@ pub fn run(mut config: Config, opts: ServeOptions) -> std::result::Result<(), St
             "--ephemeral serves a new temporary database; it cannot be combined with --db".into(),
         );
     }
+    // The authentication setup hashes a dummy secret (one argon2 hash): done beside the fixture's
+    // own hashing, it does not delay the readiness line.
+    let auth_config = AuthConfig {
+        cache_entries: config.auth_cache_entries,
+        cache_ttl: Duration::from_secs(config.auth_cache_ttl_secs),
+        argon2_max_concurrent: config.argon2_max_concurrent,
+        argon2_max_waiting: config.argon2_max_waiting,
+    };
+    let auth = std::thread::spawn(move || Auth::new(auth_config));
     // The fixture is read and checked before any database is touched.
     let started = Instant::now();
     let fixture = match (&opts.fixture, opts.demo) {
@@ -198,13 +207,10 @@ pub fn run(mut config: Config, opts: ServeOptions) -> std::result::Result<(), St
         ),
         None => None,
     };
-    let auth = Auth::new(AuthConfig {
-        cache_entries: config.auth_cache_entries,
-        cache_ttl: Duration::from_secs(config.auth_cache_ttl_secs),
-        argon2_max_concurrent: config.argon2_max_concurrent,
-        argon2_max_waiting: config.argon2_max_waiting,
-    })
-    .map_err(|e| e.detail)?;
+    let auth = auth
+        .join()
+        .map_err(|_| "the authentication setup panicked".to_string())?
+        .map_err(|e| e.detail)?;
     let mut app = App::new(store.clone(), auth, config.clone());
     if let Some(b) = baseline {
         app = app.with_baseline(b);
