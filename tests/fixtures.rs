@@ -504,14 +504,6 @@ fn import_pins_ids_keys_values_and_member_order() {
         .iter()
         .map(|x| x["id"].as_str().unwrap().to_string())
         .collect();
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["id"].as_str().unwrap())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|x| Box::leak(x.to_string().into_boxed_str()) as &str)
-        .collect();
     assert_eq!(ids, [ZED_ID, DEV_ID, INT_ID]);
     // The value exactly as written, with the revision after its history.
     let snap = s.get(&format!("/v2/flows/{FLOW}/snapshots/step_1"), &s.admin);
