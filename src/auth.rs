@@ -62,6 +62,8 @@ enum Secret {
 /// hash is still this one (see `Auth::identify`).
 pub struct Claim {
     pub user_pk: i64,
+    /// The user's public id (ids never change), for what the request records as its author.
+    pub user_id: String,
     /// The secret was the password, not the API key.
     pub password: bool,
     pub verified_hash: String,
@@ -76,6 +78,7 @@ pub enum Identity {
 
 struct Entry {
     user_pk: i64,
+    user_id: String,
     /// The stored hash this entry was verified against.
     verified_hash: String,
     at: Instant,
@@ -153,9 +156,10 @@ impl Auth {
         let kinds = kinds(allow_password);
         for &kind in kinds {
             let key = self.cache_key(kind, raw);
-            if let Some((user_pk, verified_hash)) = self.lookup(&key) {
+            if let Some((user_pk, user_id, verified_hash)) = self.lookup(&key) {
                 return Ok(Identity::Remembered(Claim {
                     user_pk,
+                    user_id,
                     password: kind == Secret::Password,
                     verified_hash,
                     key,
@@ -236,7 +240,7 @@ impl Auth {
         let (Some(user), Some((kind, hash))) = (user, verified) else {
             return Err(unauthorized());
         };
-        self.remember(self.cache_key(kind, header), user.pk, hash);
+        self.remember(self.cache_key(kind, header), user.pk, user.id.clone(), hash);
         let pk = user.pk;
         if let Err(e) = store.write(move |c| users::touch_login(c, pk, util::now_ms())) {
             log::warn!("could not record last_login: {e}");
@@ -267,17 +271,17 @@ impl Auth {
     /// expires. Verifying the secret again on the way would prove nothing new: the entry is named
     /// by a MAC of these exact credentials, and every request compares the verified hash with the
     /// stored one.
-    fn lookup(&self, key: &[u8; 32]) -> Option<(i64, String)> {
+    fn lookup(&self, key: &[u8; 32]) -> Option<(i64, String, String)> {
         let mut cache = self.cache.lock().ok()?;
         let e = cache.get_mut(key)?;
         if e.at.elapsed() >= self.ttl {
             return None;
         }
         e.at = Instant::now();
-        Some((e.user_pk, e.verified_hash.clone()))
+        Some((e.user_pk, e.user_id.clone(), e.verified_hash.clone()))
     }
 
-    fn remember(&self, key: [u8; 32], user_pk: i64, verified_hash: String) {
+    fn remember(&self, key: [u8; 32], user_pk: i64, user_id: String, verified_hash: String) {
         let Ok(mut cache) = self.cache.lock() else {
             return;
         };
@@ -295,6 +299,7 @@ impl Auth {
             key,
             Entry {
                 user_pk,
+                user_id,
                 verified_hash,
                 at: Instant::now(),
             },

@@ -204,7 +204,7 @@ fn run(command: Command, config: Config, db_given: bool) -> Result<(), String> {
                 .map_err(|e| format!("{what}: {}", e.detail))?;
             drop(text);
             let store = open(&config)?;
-            let result = server::load_fixture(&store, fx, &what);
+            let result = server::load_fixture(&store, fx, &what, config.history_max_versions);
             store.shutdown();
             println!("{}", result?.to_json());
             Ok(())
@@ -289,7 +289,7 @@ fn run(command: Command, config: Config, db_given: bool) -> Result<(), String> {
             let key_hash = hash_secret(&key).map_err(|e| e.detail)?;
             let store = open(&config)?;
             let result = store.write(move |c| {
-                users::insert(
+                let u = users::insert(
                     c,
                     &users::NewUser {
                         email: &a.email,
@@ -299,7 +299,9 @@ fn run(command: Command, config: Config, db_given: bool) -> Result<(), String> {
                         api_key_hash: &key_hash,
                         password_hash: password_hash.as_deref(),
                     },
-                )
+                )?;
+                command_event(c, "user.create", &u.id)?;
+                Ok(u)
             });
             store.shutdown();
             let u = result.map_err(|e| e.detail)?;
@@ -318,6 +320,7 @@ fn run(command: Command, config: Config, db_given: bool) -> Result<(), String> {
                     crate::error::Error::not_found(format!("no user has the e-mail {email}"))
                 })?;
                 users::set_api_key_hash(c, u.pk, &key_hash)?;
+                command_event(c, "user.rotate_key", &u.id)?;
                 Ok(u)
             });
             store.shutdown();
@@ -329,4 +332,23 @@ fn run(command: Command, config: Config, db_given: bool) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// The audit event of a change the command line made to a user: no user and no request id.
+pub(crate) fn command_event(
+    c: &rusqlite::Connection,
+    action: &str,
+    user_id: &str,
+) -> crate::error::Result<()> {
+    crate::db::audit::record(
+        c,
+        &crate::db::audit::NewEvent {
+            action,
+            user_id: None,
+            workspace_id: None,
+            target: crate::db::audit::Target::User(user_id),
+            version_id: None,
+        },
+    )?;
+    Ok(())
 }

@@ -56,6 +56,10 @@ pub struct Config {
     pub log_level: String,
     /// E-mail of the tenant-admin created on first start.
     pub admin_email: String,
+    /// Versions kept per step (section 9); 0 keeps none.
+    pub history_max_versions: u32,
+    /// Days an audit event is kept (section 10); 0 keeps events for ever.
+    pub audit_retention_days: u32,
     /// Largest fixture file `import` and `serve --fixture` read, in bytes.
     pub max_fixture_bytes: u64,
 }
@@ -85,6 +89,8 @@ impl Default for Config {
             max_db_bytes: 0,
             log_level: "info".into(),
             admin_email: "admin@example.com".into(),
+            history_max_versions: 10,
+            audit_retention_days: 90,
             max_fixture_bytes: 1 << 30,
         }
     }
@@ -114,6 +120,8 @@ const KEYS: &[&str] = &[
     "max_db_bytes",
     "log_level",
     "admin_email",
+    "history_max_versions",
+    "audit_retention_days",
     "max_fixture_bytes",
 ];
 
@@ -208,7 +216,7 @@ impl Config {
         }
         // Upper bounds: beyond these a value is a typo, and some would make the start itself fail
         // (a channel allocated up front, a timeout SQLite refuses, paging arithmetic).
-        let at_most: [(&str, u64, u64); 15] = [
+        let at_most: [(&str, u64, u64); 17] = [
             ("workers", self.workers as u64, 1024),
             ("max_body_bytes", self.max_body_bytes as u64, 1 << 30),
             (
@@ -244,6 +252,16 @@ impl Config {
             ("write_queue_max", self.write_queue_max as u64, 1_000_000),
             ("max_flow_bytes", self.max_flow_bytes as u64, 1 << 30),
             ("read_cache_bytes", self.read_cache_bytes, 1 << 30),
+            (
+                "history_max_versions",
+                self.history_max_versions as u64,
+                crate::db::versions::MAX_KEEP as u64,
+            ),
+            (
+                "audit_retention_days",
+                self.audit_retention_days as u64,
+                36_500,
+            ),
         ];
         for (name, v, max) in at_most {
             if v > max {

@@ -18,7 +18,7 @@ pub fn current() -> Option<u64> {
 
 /// The id as it appears in logs and in the `X-Request-Id` header.
 pub fn format(id: u64) -> String {
-    format!("{id:08x}")
+    format!("{id:016x}")
 }
 
 /// Marks this thread as working for request `id` until the guard is dropped.
@@ -48,6 +48,6 @@ mod tests {
             assert_eq!(super::current(), Some(1));
         }
         assert_eq!(super::current(), None);
-        assert_eq!(super::format(255), "000000ff");
+        assert_eq!(super::format(255), "00000000000000ff");
     }
 }

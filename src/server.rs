@@ -28,6 +28,7 @@ pub fn store_config(c: &Config) -> StoreConfig {
         read_cache_bytes: c.read_cache_bytes,
         write_queue_max: c.write_queue_max,
         max_db_bytes: c.max_db_bytes,
+        audit_retention_days: c.audit_retention_days,
     }
 }
 
@@ -54,6 +55,7 @@ pub fn first_start(store: &Store, email: &str) -> Result<Option<(String, String)
                 password_hash: None,
             },
         )?;
+        crate::cli::command_event(c, "user.create", &u.id)?;
         Ok(Some((u.email, key)))
     })
 }
@@ -88,12 +90,13 @@ pub fn load_fixture(
     store: &Store,
     fx: fixture::Fixture,
     what: &str,
+    keep_versions: u32,
 ) -> std::result::Result<fixture::Summary, String> {
     let hashed = fixture::load::hash_secrets(&fx).map_err(|e| e.detail)?;
     let (count, threads, hash_time) = (hashed.count, hashed.threads, hashed.took);
     let started = Instant::now();
-    let summary =
-        fixture::load::load(store, fx, hashed).map_err(|e| format!("{what}: {}", e.detail))?;
+    let summary = fixture::load::load(store, fx, hashed, keep_versions)
+        .map_err(|e| format!("{what}: {}", e.detail))?;
     log::info!(
         "loaded {what}: {}; {count} argon2id hashes in {} ms on {threads} threads, rows in {} ms",
         summary.to_json(),
@@ -191,7 +194,7 @@ pub fn run(mut config: Config, opts: ServeOptions) -> std::result::Result<(), St
                     .collect();
             }
             log::debug!("{what} read and checked in {} ms", parse_time.as_millis());
-            load_fixture(&store, fx, &what)?;
+            load_fixture(&store, fx, &what, config.history_max_versions)?;
             baseline = Some(());
         }
     }

@@ -2,7 +2,9 @@
 //! record what was acknowledged; the server is killed with SIGKILL at random moments and started
 //! again on the same file; after each restart every acknowledged write must be there, nothing
 //! unacknowledged may appear half-written, revisions must count the acknowledged changes, and
-//! `PRAGMA integrity_check` must say `ok`.
+//! `PRAGMA integrity_check` must say `ok`. Each step's newest version must equal its current
+//! snapshot (or be a delete when it has none), and the audit log must hold exactly one event per
+//! acknowledged change (plus the in-flight ones found applied).
 //!
 //! CI runs `CRASH_ROUNDS` (default 10) rounds; a bigger run:
 //! `CRASH_ROUNDS=200 cargo test --release --test crash -- --nocapture`.
@@ -57,6 +59,8 @@ fn value(writer: usize, step: &str, seq: u64) -> Value {
 #[derive(Default)]
 struct Counts {
     acknowledged: u64,
+    /// Writes in flight at a kill that were found applied after the restart.
+    applied_in_flight: u64,
     unknown: u64,
     checked: u64,
 }
@@ -116,8 +120,9 @@ fn write_until_gone(
     }
 }
 
-/// Reads the step's snapshot after a restart and checks it against the model.
-fn verify(s: &Server, auth: &str, flow: &str, writer: usize, m: &mut StepModel) {
+/// Reads the step's snapshot after a restart and checks it against the model. Returns whether a
+/// write whose answer never came was found applied.
+fn verify(s: &Server, auth: &str, flow: &str, writer: usize, m: &mut StepModel) -> bool {
     let r = s.request(
         "GET",
         &format!("/v2/flows/{flow}/snapshots/{}", m.step),
@@ -150,8 +155,80 @@ fn verify(s: &Server, auth: &str, flow: &str, writer: usize, m: &mut StepModel) 
         m.known,
         m.pending
     );
+    let applied = m.pending.is_some() && seen != m.known;
     m.known = seen;
     m.pending = None;
+    applied
+}
+
+/// Section 9's invariant, read from the file: every step's newest version is its current
+/// snapshot (same generation, revision and value), or a delete when it has none.
+fn check_versions(db: &std::path::Path) {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let mut st = c
+        .prepare(
+            "SELECT st.step_id, s.generation, s.revision, s.value,
+                    v.generation, v.revision, v.operation, v.value
+             FROM steps st
+             LEFT JOIN snapshots s ON s.flow_pk = st.flow_pk AND s.step_id = st.step_id
+             LEFT JOIN snapshot_versions v ON v.pk = (
+                 SELECT pk FROM snapshot_versions x
+                 WHERE x.flow_pk = st.flow_pk AND x.step_id = st.step_id
+                 ORDER BY x.generation DESC, x.revision DESC LIMIT 1)",
+        )
+        .unwrap();
+    type Row = (
+        String,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = st
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    for (step, sg, sr, sv, vg, vr, op, vv) in rows {
+        match (sg, op.as_deref()) {
+            (Some(_), _) => assert_eq!(
+                (sg, sr, sv),
+                (vg, vr, vv),
+                "step {step}: the newest version is not the current snapshot"
+            ),
+            (None, None) | (None, Some("delete")) => {}
+            (None, other) => {
+                panic!("step {step} has no snapshot but its newest version is {other:?}")
+            }
+        }
+    }
+}
+
+/// The snapshot events of the flow in the audit log.
+fn snapshot_events(db: &std::path::Path, flow: &str) -> u64 {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM audit_events WHERE flow_id = ?1 AND action LIKE 'snapshot.%'",
+            [flow],
+            |r| r.get(0),
+        )
+        .unwrap()
 }
 
 #[test]
@@ -223,15 +300,23 @@ fn acknowledged_writes_survive_sigkill() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
         assert_eq!(integrity, "ok", "round {round}");
+        check_versions(&s.db());
         for (w, model) in models.iter().enumerate() {
             for m in model.lock().unwrap().iter_mut() {
                 if m.pending.is_some() {
                     counts.unknown += 1;
                 }
-                verify(&s, &auth, &flow, w, m);
+                if verify(&s, &auth, &flow, w, m) {
+                    counts.applied_in_flight += 1;
+                }
                 counts.checked += 1;
             }
         }
+        assert_eq!(
+            snapshot_events(&s.db(), &flow),
+            counts.acknowledged + counts.applied_in_flight,
+            "round {round}: one audit event per change"
+        );
     }
     eprintln!(
         "crash safety: {rounds} SIGKILLs survived, {} acknowledged writes, {} steps verified, {} writes in flight at a kill",

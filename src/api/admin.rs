@@ -14,8 +14,12 @@
 //! the user's stored hash on each request, so one for a key that the reset undid (rotated or
 //! created after the load) fails on its next use, while the fixture's own keys stay remembered
 //! and the requests right after a reset pay no argon2 verification.
+//!
+//! The versions and the audit log are restored with everything else (as they were after the
+//! load), and the reset itself is recorded as one `fixture.reset` event.
 
 use super::{no_content, Ctx};
+use crate::db::audit::{self, NewEvent, Target};
 use crate::error::{Error, Result};
 use rouille::Response;
 
@@ -31,7 +35,20 @@ pub fn reset(ctx: &Ctx) -> Result<Response> {
         ));
     }
     let started = std::time::Instant::now();
-    ctx.app.store.restore(baseline, |_| Ok(()))?;
+    let who = ctx.who.id.clone();
+    ctx.app.store.restore(baseline, move |c| {
+        audit::record(
+            c,
+            &NewEvent {
+                action: "fixture.reset",
+                user_id: Some(&who),
+                workspace_id: None,
+                target: Target::Fixture,
+                version_id: None,
+            },
+        )
+        .map(|_| ())
+    })?;
     log::info!(
         "reset to the fixture in {}us",
         started.elapsed().as_micros()

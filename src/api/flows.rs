@@ -5,10 +5,12 @@
 //! permission (403) have been checked inside the write transaction, which is the spec's order.
 
 use super::doc::{parse_write, relationship_id, WriteDoc};
-use super::{json_response, no_content, raw_json_response, Ctx};
+use super::{audit_event, json_response, no_content, raw_json_response, Ctx};
 use crate::access::{require, Perm};
 use crate::config::Config;
+use crate::db::audit::Target;
 use crate::db::flows::{self as store, Flow, FlowPatch, ListQuery, NewFlow, Sort};
+use crate::db::snapshots::Change;
 use crate::db::{snapshots, workspaces};
 use crate::error::{Error, Result};
 use crate::rules;
@@ -78,6 +80,26 @@ fn write<T: Send + 'static>(
         require(&who, role, perm, &flow.workspace_id)?;
         f(c, &flow)
     })
+}
+
+/// The author of a change to a flow (a graph change may delete snapshots: versions record them).
+fn change(ctx: &Ctx) -> Change {
+    Change {
+        user_id: Some(ctx.who.id.clone()),
+        keep: ctx.app.config.history_max_versions,
+    }
+}
+
+/// The audit event of a change to `flow`.
+fn event(c: &rusqlite::Connection, change: &Change, action: &str, flow: &Flow) -> Result<()> {
+    let user = change.user_id.as_deref().unwrap_or_default();
+    audit_event(
+        c,
+        user,
+        action,
+        Some(&flow.workspace_id),
+        Target::Flow(&flow.id),
+    )
 }
 
 fn reload(c: &rusqlite::Connection, id: &str, user_pk: i64) -> Result<Flow> {
@@ -177,6 +199,7 @@ pub fn create(ctx: &Ctx) -> Result<Response> {
         let (ws, role) = workspaces::require(c, &ws_id, who.pk)?;
         require(&who, role, Perm::FlowEdit, &ws.id)?;
         let id = store::insert(c, ws.pk, &who.id, &input?)?;
+        audit_event(c, &who.id, "flow.create", Some(&ws.id), Target::Flow(&id))?;
         reload(c, &id, who.pk)
     })?;
     Ok(single(201, &flow))
@@ -187,31 +210,39 @@ pub fn update(ctx: &Ctx, id: &str) -> Result<Response> {
         .body()
         .and_then(|b| parse_write(b, "flow", Some(id)))
         .and_then(|d| patch_from(&d, &ctx.app.config));
-    let pk = ctx.who.pk;
+    let (pk, change) = (ctx.who.pk, change(ctx));
     let flow = write(ctx, id, Perm::FlowEdit, move |c, flow| {
-        store::update(c, flow, input?)?;
+        store::update(c, flow, input?, &change)?;
+        event(c, &change, "flow.update", flow)?;
         reload(c, &flow.id, pk)
     })?;
     Ok(single(200, &flow))
 }
 
 pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
-    write(ctx, id, Perm::FlowEdit, |c, flow| store::delete(c, flow.pk))?;
+    let change = change(ctx);
+    write(ctx, id, Perm::FlowEdit, move |c, flow| {
+        store::delete(c, flow.pk)?;
+        event(c, &change, "flow.delete", flow)
+    })?;
     Ok(no_content())
 }
 
 pub fn start(ctx: &Ctx, id: &str) -> Result<Response> {
-    let pk = ctx.who.pk;
+    let (pk, change) = (ctx.who.pk, change(ctx));
     let flow = write(ctx, id, Perm::FlowToggle, move |c, flow| {
         store::set_running(c, flow, true)?;
+        event(c, &change, "flow.start", flow)?;
         reload(c, &flow.id, pk)
     })?;
     Ok(single(202, &flow))
 }
 
 pub fn stop(ctx: &Ctx, id: &str) -> Result<Response> {
-    write(ctx, id, Perm::FlowToggle, |c, flow| {
-        store::set_running(c, flow, false)
+    let change = change(ctx);
+    write(ctx, id, Perm::FlowToggle, move |c, flow| {
+        store::set_running(c, flow, false)?;
+        event(c, &change, "flow.stop", flow)
     })?;
     Ok(json_response(202, &json!({"data": {}, "meta": {}})))
 }

@@ -3,12 +3,14 @@
 //! parse and authorize, run one store transaction, and build the document. They write no SQL.
 
 pub mod admin;
+pub mod audit;
 pub mod contracts;
 pub mod doc;
 pub mod flows;
 pub mod openapi;
 pub mod snapshots;
 pub mod users;
+pub mod versions;
 pub mod workspaces;
 
 use crate::access::Principal;
@@ -45,7 +47,9 @@ impl App {
             auth,
             config,
             stopping: AtomicBool::new(false),
-            requests: AtomicU64::new(0),
+            // Request ids name audit events too: a random high half keeps them apart across
+            // restarts, the low half counts this process's requests.
+            requests: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
             baseline: None,
         }
     }
@@ -88,6 +92,12 @@ enum Route<'a> {
     FlowStop(&'a str),
     Snapshots(&'a str),
     Snapshot(&'a str, &'a str),
+    SnapshotVersions(&'a str, &'a str),
+    SnapshotVersion(&'a str, &'a str, &'a str),
+    SnapshotRestore(&'a str, &'a str, &'a str),
+    WorkspaceAudit(&'a str),
+    Audit,
+    AuditEvent(&'a str),
     Task(&'a str, &'a str),
     Reset,
 }
@@ -115,6 +125,14 @@ fn route(path: &str) -> Option<Route<'_>> {
         ["v2", "flows", id, "stop"] => FlowStop(id),
         ["v2", "flows", id, "snapshots"] => Snapshots(id),
         ["v2", "flows", id, "snapshots", sid] => Snapshot(id, sid),
+        ["v2", "flows", id, "snapshots", sid, "versions"] => SnapshotVersions(id, sid),
+        ["v2", "flows", id, "snapshots", sid, "versions", v] => SnapshotVersion(id, sid, v),
+        ["v2", "flows", id, "snapshots", sid, "versions", v, "restore"] => {
+            SnapshotRestore(id, sid, v)
+        }
+        ["v2", "workspaces", id, "audit"] => WorkspaceAudit(id),
+        ["v2", "audit"] => Audit,
+        ["v2", "audit", id] => AuditEvent(id),
         ["v1", "tasks", id, "steps", sid] => Task(id, sid),
         ["_flowsnap", "reset"] => Reset,
         _ => return None,
@@ -125,11 +143,37 @@ fn allowed(r: Route) -> &'static str {
     use Route::*;
     match r {
         Health | OpenApi | UsersMe | Contracts | Contract(_) | Task(..) => "GET",
+        SnapshotVersions(..) | SnapshotVersion(..) | WorkspaceAudit(_) | Audit | AuditEvent(_) => {
+            "GET"
+        }
+        SnapshotRestore(..) => "POST",
         Users | Workspaces | Flows | Snapshots(_) | Members(_) => "GET, POST",
         User(_) => "GET, DELETE",
         UserApiKey(_) | FlowStart(_) | FlowStop(_) | Reset => "POST",
         Workspace(_) | Flow(_) | Member(..) | Snapshot(..) => "GET, PATCH, DELETE",
     }
+}
+
+/// Records the audit event of an accepted change made by `user_id`, in the change's transaction
+/// (section 10).
+pub(crate) fn audit_event(
+    c: &rusqlite::Connection,
+    user_id: &str,
+    action: &str,
+    workspace_id: Option<&str>,
+    target: crate::db::audit::Target,
+) -> Result<()> {
+    crate::db::audit::record(
+        c,
+        &crate::db::audit::NewEvent {
+            action,
+            user_id: Some(user_id),
+            workspace_id,
+            target,
+            version_id: None,
+        },
+    )?;
+    Ok(())
 }
 
 /// The server's request handler: never panics, always answers JSON, logs one line per request.
@@ -199,6 +243,15 @@ fn dispatch(app: &App, req: &Request) -> Result<Response> {
             };
         }
     }
+    if let (Some(Route::SnapshotRestore(fid, sid, vid)), "POST") = (route, method) {
+        let ctx = Ctx {
+            app,
+            req,
+            who: identity,
+            query: Vec::new(),
+        };
+        return snapshots::restore(&ctx, fid, sid, vid);
+    }
     if let (Some(Route::Snapshots(fid)), "POST") = (route, method) {
         let ctx = Ctx {
             app,
@@ -253,6 +306,11 @@ fn dispatch(app: &App, req: &Request) -> Result<Response> {
         (FlowStop(id), "POST") => flows::stop(&ctx, id),
         (Snapshots(fid), "GET") => snapshots::list(&ctx, fid),
         (Task(fid, sid), "GET") => flows::task_step(&ctx, fid, sid),
+        (SnapshotVersions(fid, sid), "GET") => versions::list(&ctx, fid, sid),
+        (SnapshotVersion(fid, sid, v), "GET") => versions::get(&ctx, fid, sid, v),
+        (WorkspaceAudit(id), "GET") => audit::workspace(&ctx, id),
+        (Audit, "GET") => audit::list(&ctx),
+        (AuditEvent(id), "GET") => audit::get(&ctx, id),
         (Reset, "POST") => admin::reset(&ctx),
         (r, _) => Err(method_not_allowed(allowed(r))),
     }

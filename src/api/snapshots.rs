@@ -13,11 +13,12 @@ use super::doc::parse_snapshot_write;
 use super::{raw_json_response, Ctx};
 use crate::access::{require, require_as, Perm};
 use crate::auth::{unauthorized, Identity};
+use crate::db::audit::{self, NewEvent, Target};
 use crate::db::flows;
-use crate::db::snapshots::{self as store, Precondition, Snapshot};
+use crate::db::snapshots::{self as store, Change, Precondition, Snapshot};
 use crate::db::users;
 use crate::error::{Error, Result};
-use crate::util::{is_id, json_str};
+use crate::util::{is_id, iso_ms, json_str};
 use rouille::Response;
 
 /// Appends the snapshot's resource object. Built by appending to one buffer sized up front: the
@@ -33,13 +34,40 @@ fn push_resource(out: &mut String, flow_id: &str, s: &Snapshot) {
     out.push_str(&s.step_id);
     out.push_str(r#""},"attributes":{"snapshot":"#);
     out.push_str(&s.value);
-    out.push_str("}}");
+    push_meta(out, s);
+    out.push('}');
 }
 
-/// Room for one resource object besides its value.
-const RESOURCE_OVERHEAD: usize = 160;
+/// The resource-level `meta` of section 9, after the attributes object (whose `}` it writes).
+fn push_meta(out: &mut String, s: &Snapshot) {
+    use std::fmt::Write;
+    // Writing into a String cannot fail.
+    let _ = write!(
+        out,
+        r#"}},"meta":{{"revision":{},"etag":"\"{}-{}\"","size_bytes":{},"created_at":"{}","updated_at":"{}","updated_by":"#,
+        s.revision,
+        s.generation,
+        s.revision,
+        s.value.len(),
+        iso_ms(s.created_at),
+        iso_ms(s.updated_at),
+    );
+    match &s.updated_by {
+        // User ids are 24 hex characters: safe inside a JSON string.
+        Some(id) => {
+            out.push('"');
+            out.push_str(id);
+            out.push('"');
+        }
+        None => out.push_str("null"),
+    }
+    out.push('}');
+}
 
-fn single(status: u16, flow_id: &str, s: &Snapshot) -> Response {
+/// Room for one resource object besides its value (with its `meta`).
+const RESOURCE_OVERHEAD: usize = 360;
+
+pub(super) fn single(status: u16, flow_id: &str, s: &Snapshot) -> Response {
     let mut body =
         String::with_capacity(s.value.len() + 2 * s.step_id.len() + RESOURCE_OVERHEAD + 32);
     body.push_str(r#"{"data":"#);
@@ -225,16 +253,27 @@ pub fn create(ctx: &IdCtx, flow_id: &str) -> Result<Response> {
         return malformed_flow_id(ctx, flow_id);
     }
     let input = value_of(ctx, None);
-    let (pre, max, fid) = (
+    let (pre, max, fid, change) = (
         precondition(ctx),
         ctx.app.config.max_snapshot_bytes,
         flow_id.to_string(),
+        change(ctx),
     );
     let s = settled(
         ctx,
         write(ctx, flow_id, move |c, head| {
             let (step, value) = input?;
-            store::create(c, head, &fid, &step, value, &pre, max)
+            let s = store::create(c, head, &fid, &step, value, &pre, max, &change)?;
+            event(
+                c,
+                "snapshot.create",
+                &change,
+                head,
+                &fid,
+                &step,
+                &s.version_id(),
+            )?;
+            Ok(s)
         }),
     )?;
     Ok(single(201, flow_id, &s))
@@ -245,16 +284,27 @@ pub fn update(ctx: &IdCtx, flow_id: &str, step_id: &str) -> Result<Response> {
         return malformed_flow_id(ctx, flow_id);
     }
     let input = value_of(ctx, Some(step_id));
-    let (pre, max, fid) = (
+    let (pre, max, fid, change) = (
         precondition(ctx),
         ctx.app.config.max_snapshot_bytes,
         flow_id.to_string(),
+        change(ctx),
     );
     let s = settled(
         ctx,
         write_step(ctx, flow_id, step_id, move |c, head, current| {
             let (step, value) = input?;
-            store::update(c, head, &fid, &step, current, value, &pre, max)
+            let s = store::update(c, head, &fid, &step, current, value, &pre, max, &change)?;
+            event(
+                c,
+                "snapshot.update",
+                &change,
+                head,
+                &fid,
+                &step,
+                &s.version_id(),
+            )?;
+            Ok(s)
         }),
     )?;
     Ok(single(200, flow_id, &s))
@@ -264,12 +314,106 @@ pub fn delete(ctx: &IdCtx, flow_id: &str, step_id: &str) -> Result<Response> {
     if !is_id(flow_id) {
         return malformed_flow_id(ctx, flow_id);
     }
-    let (pre, fid, step) = (precondition(ctx), flow_id.to_string(), step_id.to_string());
+    let (pre, fid, step, change) = (
+        precondition(ctx),
+        flow_id.to_string(),
+        step_id.to_string(),
+        change(ctx),
+    );
     settled(
         ctx,
         write_step(ctx, flow_id, step_id, move |c, head, current| {
-            store::delete(c, head, &fid, &step, current, &pre)
+            let version = store::delete(c, head, &fid, &step, current, &pre, &change)?;
+            event(c, "snapshot.delete", &change, head, &fid, &step, &version)
         }),
     )?;
     Ok(super::no_content())
+}
+
+/// `POST .../snapshots/{step_id}/versions/{version_id}/restore` (section 9): 200 when the step had
+/// a snapshot, 201 when the restore created one.
+pub fn restore(ctx: &IdCtx, flow_id: &str, step_id: &str, version_id: &str) -> Result<Response> {
+    if !is_id(flow_id) {
+        return malformed_flow_id(ctx, flow_id);
+    }
+    let (pre, max, fid, step, vid, change) = (
+        precondition(ctx),
+        ctx.app.config.max_snapshot_bytes,
+        flow_id.to_string(),
+        step_id.to_string(),
+        version_id.to_string(),
+        change(ctx),
+    );
+    let (s, created) = settled(
+        ctx,
+        write_step(ctx, flow_id, step_id, move |c, head, current| {
+            let (s, created) =
+                store::restore(c, head, &fid, &step, current, &vid, &pre, max, &change)?;
+            event(
+                c,
+                "snapshot.restore",
+                &change,
+                head,
+                &fid,
+                &step,
+                &s.version_id(),
+            )?;
+            Ok((s, created))
+        }),
+    )?;
+    Ok(single(if created { 201 } else { 200 }, flow_id, &s))
+}
+
+/// The author of a change and the history setting.
+fn change<W>(ctx: &Ctx<W>) -> Change
+where
+    W: Caller,
+{
+    Change {
+        user_id: Some(ctx.who.user_id().to_string()),
+        keep: ctx.app.config.history_max_versions,
+    }
+}
+
+/// The public id of whoever sent the request.
+pub(super) trait Caller {
+    fn user_id(&self) -> &str;
+}
+
+impl Caller for Identity {
+    fn user_id(&self) -> &str {
+        match self {
+            Identity::Verified(p) => &p.id,
+            Identity::Remembered(c) => &c.user_id,
+        }
+    }
+}
+
+impl Caller for crate::access::Principal {
+    fn user_id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The audit event of a snapshot change, in its transaction.
+fn event(
+    c: &rusqlite::Connection,
+    action: &str,
+    change: &Change,
+    head: &flows::FlowHead,
+    flow_id: &str,
+    step_id: &str,
+    version_id: &str,
+) -> Result<()> {
+    audit::record(
+        c,
+        &NewEvent {
+            action,
+            user_id: change.user_id.as_deref(),
+            workspace_id: Some(&head.workspace_id),
+            target: Target::Snapshot { step_id, flow_id },
+            version_id: Some(version_id),
+        },
+    )?;
+    Ok(())
 }

@@ -2,7 +2,8 @@
 //! rotation (spec section 3).
 
 use super::doc::{parse_write, req_str};
-use super::{json_response, no_content, Ctx};
+use super::{audit_event, json_response, no_content, Ctx};
+use crate::db::audit::Target;
 use crate::db::users::{self, NewUser, User};
 use crate::error::{Error, Result};
 use crate::util::{email_ok, iso_ms, new_api_key, password_ok};
@@ -115,8 +116,9 @@ pub fn create(ctx: &Ctx) -> Result<Response> {
     let password_hash = ctx.app.auth.hash(&password)?;
     // The user gets a key nobody knows; it asks for its own with POST /v2/users/{id}/api-key.
     let api_key_hash = ctx.app.auth.hash(&new_api_key())?;
+    let who = ctx.who.id.clone();
     let u = ctx.app.store.write(move |c| {
-        users::insert(
+        let u = users::insert(
             c,
             &NewUser {
                 email: &email,
@@ -126,7 +128,9 @@ pub fn create(ctx: &Ctx) -> Result<Response> {
                 api_key_hash: &api_key_hash,
                 password_hash: Some(&password_hash),
             },
-        )
+        )?;
+        audit_event(c, &who, "user.create", None, Target::User(&u.id))?;
+        Ok(u)
     })?;
     Ok(single(201, &u))
 }
@@ -139,10 +143,11 @@ pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
     if !ctx.who.tenant_admin {
         return Err(only_admin("delete users"));
     }
-    let id_owned = id.to_string();
+    let (id_owned, who) = (id.to_string(), ctx.who.id.clone());
     let pk = ctx.app.store.write(move |c| {
         let u = users::by_id(c, &id_owned)?.ok_or_else(|| user_not_found(&id_owned))?;
         users::delete(c, &u)?;
+        audit_event(c, &who, "user.delete", None, Target::User(&u.id))?;
         Ok(u.pk)
     })?;
     ctx.app.auth.forget_user(pk);
@@ -153,10 +158,11 @@ pub fn rotate_key(ctx: &Ctx, id: &str) -> Result<Response> {
     visible_user(ctx, id, "issue an API key for")?;
     let key = new_api_key();
     let hash = ctx.app.auth.hash(&key)?;
-    let id_owned = id.to_string();
+    let (id_owned, who) = (id.to_string(), ctx.who.id.clone());
     let pk = ctx.app.store.write(move |c| {
         let u = users::by_id(c, &id_owned)?.ok_or_else(|| user_not_found(&id_owned))?;
         users::set_api_key_hash(c, u.pk, &hash)?;
+        audit_event(c, &who, "user.rotate_key", None, Target::User(&u.id))?;
         Ok(u.pk)
     })?;
     ctx.app.auth.forget_user(pk);

@@ -1,8 +1,9 @@
 //! `/v2/workspaces` and their members (spec section 4).
 
 use super::doc::{parse_write, relationship_id, req_str, roles};
-use super::{json_response, no_content, Ctx};
+use super::{audit_event, json_response, no_content, Ctx};
 use crate::access::{require, Perm, Role};
+use crate::db::audit::Target;
 use crate::db::workspaces::{self as store, Member, Workspace};
 use crate::error::{Error, Result};
 use crate::util::iso_ms;
@@ -109,7 +110,7 @@ pub fn create(ctx: &Ctx) -> Result<Response> {
     let doc = parse_write(ctx.body()?, "workspace", None)?;
     let name = name_attr(&doc.attributes)?;
     let contract = relationship_id(&doc.relationships, "contract")?;
-    let owner = ctx.who.pk;
+    let (owner, owner_id) = (ctx.who.pk, ctx.who.id.clone());
     let w = ctx.app.store.write(move |c| {
         // The caller may have been deleted since it authenticated.
         if crate::db::users::by_pk(c, owner)?.is_none() {
@@ -122,7 +123,15 @@ pub fn create(ctx: &Ctx) -> Result<Response> {
                     .with_pointer("/data/relationships/contract/data/id"));
             }
         }
-        store::insert(c, &name, owner)
+        let w = store::insert(c, &name, owner)?;
+        audit_event(
+            c,
+            &owner_id,
+            "workspace.create",
+            Some(&w.id),
+            Target::Workspace(&w.id),
+        )?;
+        Ok(w)
     })?;
     single(ctx, 201, &w.id)
 }
@@ -135,15 +144,34 @@ pub fn update(ctx: &Ctx, id: &str) -> Result<Response> {
             Some(_) => name_attr(&doc.attributes).map(Some),
             None => Ok(None),
         });
-    write(ctx, id, Perm::WorkspaceEdit, move |c, w| match input? {
-        Some(n) => store::rename(c, w.pk, &n),
-        None => Ok(()),
+    let who = ctx.who.id.clone();
+    write(ctx, id, Perm::WorkspaceEdit, move |c, w| {
+        if let Some(n) = input? {
+            store::rename(c, w.pk, &n)?;
+        }
+        audit_event(
+            c,
+            &who,
+            "workspace.update",
+            Some(&w.id),
+            Target::Workspace(&w.id),
+        )
     })?;
     single(ctx, 200, id)
 }
 
 pub fn delete(ctx: &Ctx, id: &str) -> Result<Response> {
-    write(ctx, id, Perm::WorkspaceEdit, |c, w| store::delete(c, w.pk))?;
+    let who = ctx.who.id.clone();
+    write(ctx, id, Perm::WorkspaceEdit, move |c, w| {
+        store::delete(c, w.pk)?;
+        audit_event(
+            c,
+            &who,
+            "workspace.delete",
+            Some(&w.id),
+            Target::Workspace(&w.id),
+        )
+    })?;
     Ok(no_content())
 }
 
@@ -189,9 +217,18 @@ pub fn add_member(ctx: &Ctx, id: &str) -> Result<Response> {
             })?;
             Ok((user_id, roles(&doc.attributes)?))
         });
+    let who = ctx.who.id.clone();
     let (m, ws_id) = write(ctx, id, Perm::WorkspaceEdit, move |c, w| {
         let (user_id, role): (String, Role) = input?;
-        Ok((store::add_member(c, w, &user_id, role)?, w.id.clone()))
+        let m = store::add_member(c, w, &user_id, role)?;
+        audit_event(
+            c,
+            &who,
+            "member.add",
+            Some(&w.id),
+            Target::Member(&m.user_id),
+        )?;
+        Ok((m, w.id.clone()))
     })?;
     Ok(json_response(
         200,
@@ -204,9 +241,17 @@ pub fn update_member(ctx: &Ctx, id: &str, user_id: &str) -> Result<Response> {
         .body()
         .and_then(|b| parse_write(b, "member", Some(user_id)))
         .and_then(|doc| roles(&doc.attributes));
-    let uid = user_id.to_string();
+    let (uid, who) = (user_id.to_string(), ctx.who.id.clone());
     let (m, ws_id) = write(ctx, id, Perm::WorkspaceEdit, move |c, w| {
-        Ok((store::set_role(c, w, &uid, input?)?, w.id.clone()))
+        let m = store::set_role(c, w, &uid, input?)?;
+        audit_event(
+            c,
+            &who,
+            "member.update",
+            Some(&w.id),
+            Target::Member(&m.user_id),
+        )?;
+        Ok((m, w.id.clone()))
     })?;
     Ok(json_response(
         200,
@@ -215,9 +260,10 @@ pub fn update_member(ctx: &Ctx, id: &str, user_id: &str) -> Result<Response> {
 }
 
 pub fn remove_member(ctx: &Ctx, id: &str, user_id: &str) -> Result<Response> {
-    let uid = user_id.to_string();
+    let (uid, who) = (user_id.to_string(), ctx.who.id.clone());
     write(ctx, id, Perm::WorkspaceEdit, move |c, w| {
-        store::remove_member(c, w, &uid)
+        store::remove_member(c, w, &uid)?;
+        audit_event(c, &who, "member.remove", Some(&w.id), Target::Member(&uid))
     })?;
     Ok(no_content())
 }

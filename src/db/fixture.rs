@@ -176,8 +176,9 @@ pub fn insert_snapshot(
         )?
         .query_row([], |r| r.get(0))?;
     conn.prepare_cached(
-        "INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at,
+                                created_at, updated_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL)",
     )?
     .execute(params![flow_pk, step_id, value, revision, generation, at])?;
     Ok(generation)

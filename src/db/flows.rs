@@ -2,6 +2,7 @@
 //! rows of `steps` (for lookups), both written in the same transaction.
 
 use crate::access::Role;
+use crate::db::snapshots::Change;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::util;
@@ -278,13 +279,19 @@ pub fn insert(
             now
         ],
     )?;
-    replace_steps(conn, conn.last_insert_rowid(), &f.graph.step_ids)?;
+    replace_steps(conn, conn.last_insert_rowid(), &f.graph.step_ids, None)?;
     Ok(id)
 }
 
 /// Makes the `steps` rows of a flow exactly `step_ids`, in order. Steps that are gone take their
-/// snapshots with them (foreign key cascade); steps that stay keep theirs.
-fn replace_steps(conn: &Connection, flow_pk: i64, step_ids: &[String]) -> Result<()> {
+/// snapshots with them (foreign key cascade), each recorded as a `delete` version made by
+/// `change`; steps that stay keep theirs.
+fn replace_steps(
+    conn: &Connection,
+    flow_pk: i64,
+    step_ids: &[String],
+    change: Option<&Change>,
+) -> Result<()> {
     // Steps that stay are first moved out of the way of the new positions.
     conn.execute(
         "UPDATE steps SET position = -1 - position WHERE flow_pk = ?1",
@@ -298,6 +305,9 @@ fn replace_steps(conn: &Connection, flow_pk: i64, step_ids: &[String]) -> Result
         for (i, step) in step_ids.iter().enumerate() {
             upsert.execute(params![flow_pk, step, i as i64])?;
         }
+    }
+    if let Some(change) = change {
+        crate::db::snapshots::record_dropped(conn, flow_pk, change)?;
     }
     conn.execute(
         "DELETE FROM steps WHERE flow_pk = ?1 AND position < 0",
@@ -320,7 +330,7 @@ pub struct FlowPatch {
 
 /// Applies a patch. Changing `graph` or `type` of a running flow is 409; sending them unchanged is
 /// not a change.
-pub fn update(conn: &Connection, flow: &Flow, p: FlowPatch) -> Result<()> {
+pub fn update(conn: &Connection, flow: &Flow, p: FlowPatch, change: &Change) -> Result<()> {
     // Only a running flow refuses a changed graph: comparing (two parses) is needed only then.
     let graph_changes = flow.running()
         && p.graph
@@ -350,7 +360,7 @@ pub fn update(conn: &Connection, flow: &Flow, p: FlowPatch) -> Result<()> {
         ],
     )?;
     if let Some(g) = &p.graph {
-        replace_steps(conn, flow.pk, &g.step_ids)?;
+        replace_steps(conn, flow.pk, &g.step_ids, Some(change))?;
     }
     Ok(())
 }

@@ -8,11 +8,13 @@
 //!   alone, and every caller is answered only after the commit that holds its change.
 //! - This module and its children know SQL and nothing of HTTP.
 
+pub mod audit;
 pub mod fixture;
 pub mod flows;
 pub mod migrate;
 pub mod snapshots;
 pub mod users;
+pub mod versions;
 pub mod workspaces;
 
 use crate::error::{Error, Kind, Result};
@@ -38,6 +40,8 @@ pub struct StoreConfig {
     pub write_queue_max: usize,
     /// 0: unlimited. Otherwise the most bytes the database file may hold (PRAGMA max_page_count).
     pub max_db_bytes: u64,
+    /// Audit events older than this many days are removed by later write groups; 0 keeps them.
+    pub audit_retention_days: u32,
 }
 
 /// Called by the writer once the transaction holding a job has committed (`None`) or failed.
@@ -120,9 +124,10 @@ impl Store {
         }
         let (tx, rx) = mpsc::sync_channel::<Msg>(config.write_queue_max);
         let batch_max = config.write_batch_max;
+        let retention_days = config.audit_retention_days;
         let handle = std::thread::Builder::new()
             .name("flowsnap-writer".into())
-            .spawn(move || writer_loop(writer_conn, rx, batch_max))?;
+            .spawn(move || writer_loop(writer_conn, rx, batch_max, retention_days))?;
         Ok(Arc::new(Store {
             config,
             id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
@@ -339,8 +344,12 @@ fn poisoned() -> Error {
     Error::internal("An internal error happened; it has been logged.")
 }
 
+/// How often a write group also removes expired audit events (at most `audit::PURGE_BATCH`).
+const PURGE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The writer thread: takes the queued jobs in groups and commits each group once.
-fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, batch_max: usize) {
+fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, batch_max: usize, retention_days: u32) {
+    let mut last_purge: Option<std::time::Instant> = None;
     // An exclusive job that arrived while a group was being gathered runs right after it.
     let mut next: Option<Msg> = None;
     while let Some(msg) = next.take().or_else(|| rx.recv().ok()) {
@@ -362,12 +371,39 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, batch_max: usize) {
                 Err(_) => break,
             }
         }
-        run_group(&conn, jobs);
+        // Expired audit events go a bounded number at a time, with a group that commits anyway.
+        let purge_before = (retention_days > 0
+            && last_purge.is_none_or(|t| t.elapsed() >= PURGE_INTERVAL))
+        .then(|| {
+            last_purge = Some(std::time::Instant::now());
+            crate::util::now_ms() - i64::from(retention_days) * 86_400_000
+        });
+        run_group(&conn, jobs, purge_before);
     }
     log::debug!("writer stopped");
 }
 
-fn run_group(conn: &Connection, jobs: Vec<Job>) {
+/// Removes expired audit events inside the group's transaction, in a savepoint of its own: a
+/// failure is logged and changes nothing else.
+fn purge_audit(conn: &Connection, before_ms: i64) {
+    if exec(conn, "SAVEPOINT purge").is_err() {
+        return;
+    }
+    match audit::purge(conn, before_ms) {
+        Ok(n) => {
+            if n > 0 {
+                log::debug!("removed {n} expired audit events");
+            }
+            let _ = exec(conn, "RELEASE purge");
+        }
+        Err(e) => {
+            log::warn!("could not remove expired audit events: {}", e.detail);
+            let _ = exec(conn, "ROLLBACK TO purge").and_then(|()| exec(conn, "RELEASE purge"));
+        }
+    }
+}
+
+fn run_group(conn: &Connection, jobs: Vec<Job>, purge_before: Option<i64>) {
     let mut pending: Vec<Finish> = Vec::with_capacity(jobs.len());
     let mut in_tx = false;
     for job in jobs {
@@ -419,6 +455,9 @@ fn run_group(conn: &Connection, jobs: Vec<Job>) {
     }
     if !in_tx {
         return;
+    }
+    if let Some(before) = purge_before {
+        purge_audit(conn, before);
     }
     match exec(conn, "COMMIT") {
         Ok(()) => {

@@ -2,6 +2,7 @@
 //! transaction in the order the spec lists them.
 
 use crate::db::flows::FlowHead;
+use crate::db::versions::{self, NewVersion, Operation};
 use crate::error::{Error, Result};
 use crate::util;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -13,9 +14,53 @@ pub struct Snapshot {
     pub value: String,
     pub revision: i64,
     pub generation: i64,
+    /// When this snapshot was created (a delete and a re-create start anew), ms.
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The public id of the user whose request made the last change; `None`: the command line.
+    pub updated_by: Option<String>,
+}
+
+/// Who makes a change and how many versions each step keeps: what every write that records a
+/// version needs to know.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The public id of the user whose request makes the change; `None` for the command line.
+    pub user_id: Option<String>,
+    /// `history_max_versions`.
+    pub keep: u32,
+}
+
+impl Change {
+    fn version<'a>(
+        &'a self,
+        flow_pk: i64,
+        s: &'a Snapshot,
+        operation: Operation,
+        restored_from: Option<&'a str>,
+    ) -> NewVersion<'a> {
+        let deleted = operation == Operation::Delete;
+        NewVersion {
+            flow_pk,
+            step_id: &s.step_id,
+            generation: s.generation,
+            // A delete is recorded with the revision after the last one.
+            revision: if deleted { s.revision + 1 } else { s.revision },
+            operation,
+            value: if deleted { None } else { Some(&s.value) },
+            created_at: s.updated_at,
+            created_by: self.user_id.as_deref(),
+            restored_from,
+        }
+    }
 }
 
 impl Snapshot {
+    /// The id of the version this snapshot's last change recorded: its ETag without quotes.
+    pub fn version_id(&self) -> String {
+        versions::id(self.generation, self.revision)
+    }
+
     /// Strong ETag: the database-wide creation counter and the revision. It never repeats for a
     /// step, even after a delete and a re-create.
     pub fn etag(&self) -> String {
@@ -56,7 +101,8 @@ pub fn step_snapshot(
     step_id: &str,
 ) -> Result<Option<Option<Snapshot>>> {
     let mut st = conn.prepare_cached(
-        "SELECT s.value, s.revision, s.generation FROM steps st
+        "SELECT s.value, s.revision, s.generation, s.created_at, s.updated_at, s.updated_by
+         FROM steps st
          LEFT JOIN snapshots s ON s.flow_pk = st.flow_pk AND s.step_id = st.step_id
          WHERE st.flow_pk = ?1 AND st.step_id = ?2",
     )?;
@@ -70,6 +116,9 @@ pub fn step_snapshot(
                     value,
                     revision: r.get(1)?,
                     generation: r.get(2)?,
+                    created_at: r.get(3)?,
+                    updated_at: r.get(4)?,
+                    updated_by: r.get(5)?,
                 }),
             })
         })
@@ -126,7 +175,7 @@ pub fn lookup(
          f.status='active',m.role,\
          CASE WHEN s.value IS NULL THEN \
          EXISTS(SELECT 1 FROM steps t WHERE t.flow_pk=f.pk AND t.step_id=?3)ELSE 1 END,\
-         s.value,s.revision,s.generation \
+         s.value,s.revision,s.generation,s.created_at,s.updated_at,s.updated_by \
          FROM users u LEFT JOIN flows f INDEXED BY flows_head ON f.id=?1 \
          LEFT JOIN members m ON m.workspace_pk=f.workspace_pk AND m.user_pk=u.pk \
          LEFT JOIN snapshots s ON s.flow_pk=f.pk AND s.step_id=?3 \
@@ -162,6 +211,9 @@ pub fn lookup(
                         value,
                         revision: r.get(7)?,
                         generation: r.get(8)?,
+                        created_at: r.get(9)?,
+                        updated_at: r.get(10)?,
+                        updated_by: r.get(11)?,
                     })),
                 };
                 Ok((tenant_admin, Some((head, snap))))
@@ -184,7 +236,9 @@ pub fn found(found: Option<Option<Snapshot>>, step_id: &str) -> Result<Snapshot>
 /// Every snapshot of the flow, in graph order.
 pub fn list(conn: &Connection, flow_pk: i64) -> Result<Vec<Snapshot>> {
     let mut st = conn.prepare_cached(
-        "SELECT s.step_id, s.value, s.revision, s.generation FROM steps st
+        "SELECT s.step_id, s.value, s.revision, s.generation, s.created_at, s.updated_at,
+                s.updated_by
+         FROM steps st
          JOIN snapshots s ON s.flow_pk = st.flow_pk AND s.step_id = st.step_id
          WHERE st.flow_pk = ?1 ORDER BY st.position",
     )?;
@@ -194,6 +248,9 @@ pub fn list(conn: &Connection, flow_pk: i64) -> Result<Vec<Snapshot>> {
             value: r.get(1)?,
             revision: r.get(2)?,
             generation: r.get(3)?,
+            created_at: r.get(4)?,
+            updated_at: r.get(5)?,
+            updated_by: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -212,6 +269,7 @@ pub fn check_size(value: &str, max_bytes: usize) -> Result<()> {
 
 /// POST: step not in the flow 404; flow running 409; snapshot exists 409 (412 with
 /// `If-None-Match: *`); too large 413.
+#[allow(clippy::too_many_arguments)]
 pub fn create(
     conn: &Connection,
     flow: &FlowHead,
@@ -220,6 +278,7 @@ pub fn create(
     value: String,
     pre: &Precondition,
     max_bytes: usize,
+    change: &Change,
 ) -> Result<Snapshot> {
     let current = step_snapshot(conn, flow.pk, step_id)?.ok_or_else(|| step_not_found(step_id))?;
     if flow.running {
@@ -236,20 +295,96 @@ pub fn create(
         });
     }
     check_size(&value, max_bytes)?;
+    insert(
+        conn,
+        flow.pk,
+        step_id,
+        value,
+        change,
+        Operation::Create,
+        None,
+    )
+}
+
+/// Writes a new snapshot (revision 1, a new generation) and its version.
+fn insert(
+    conn: &Connection,
+    flow_pk: i64,
+    step_id: &str,
+    value: String,
+    change: &Change,
+    operation: Operation,
+    restored_from: Option<&str>,
+) -> Result<Snapshot> {
     let generation: i64 = conn
         .prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'snapshot_generation' RETURNING value")?
         .query_row([], |r| r.get(0))?;
+    let now = util::now_ms();
     conn.prepare_cached(
-        "INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at)
-         VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+        "INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at,
+                                created_at, updated_by)
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5, ?6)",
     )?
-    .execute(params![flow.pk, step_id, value, generation, util::now_ms()])?;
-    Ok(Snapshot {
+    .execute(params![
+        flow_pk,
+        step_id,
+        value,
+        generation,
+        now,
+        change.user_id
+    ])?;
+    let s = Snapshot {
         step_id: step_id.to_string(),
         value,
         revision: 1,
         generation,
-    })
+        created_at: now,
+        updated_at: now,
+        updated_by: change.user_id.clone(),
+    };
+    versions::record(
+        conn,
+        &change.version(flow_pk, &s, operation, restored_from),
+        change.keep,
+    )?;
+    Ok(s)
+}
+
+/// Replaces the value of an existing snapshot (its revision grows by one) and records the version.
+fn replace(
+    conn: &Connection,
+    flow_pk: i64,
+    current: Snapshot,
+    value: String,
+    change: &Change,
+    operation: Operation,
+    restored_from: Option<&str>,
+) -> Result<Snapshot> {
+    let s = Snapshot {
+        value,
+        revision: current.revision + 1,
+        updated_at: util::now_ms(),
+        updated_by: change.user_id.clone(),
+        ..current
+    };
+    conn.prepare_cached(
+        "UPDATE snapshots SET value = ?1, revision = ?2, updated_at = ?3, updated_by = ?4
+         WHERE flow_pk = ?5 AND step_id = ?6",
+    )?
+    .execute(params![
+        s.value,
+        s.revision,
+        s.updated_at,
+        s.updated_by,
+        flow_pk,
+        s.step_id
+    ])?;
+    versions::record(
+        conn,
+        &change.version(flow_pk, &s, operation, restored_from),
+        change.keep,
+    )?;
+    Ok(s)
 }
 
 /// PATCH: step not in the flow 404; flow running 409; no snapshot 404; If-Match 412; too large 413.
@@ -264,6 +399,7 @@ pub fn update(
     value: String,
     pre: &Precondition,
     max_bytes: usize,
+    change: &Change,
 ) -> Result<Snapshot> {
     let current = current.ok_or_else(|| step_not_found(step_id))?;
     if flow.running {
@@ -272,20 +408,20 @@ pub fn update(
     let current = current.ok_or_else(|| no_snapshot(step_id))?;
     pre.check(&current)?;
     check_size(&value, max_bytes)?;
-    let revision = current.revision + 1;
-    conn.prepare_cached(
-        "UPDATE snapshots SET value = ?1, revision = ?2, updated_at = ?3 WHERE flow_pk = ?4 AND step_id = ?5",
-    )?
-    .execute(params![value, revision, util::now_ms(), flow.pk, step_id])?;
-    Ok(Snapshot {
+    replace(
+        conn,
+        flow.pk,
+        current,
         value,
-        revision,
-        ..current
-    })
+        change,
+        Operation::Update,
+        None,
+    )
 }
 
 /// DELETE: step not in the flow 404; flow running 409; no snapshot 404; If-Match 412.
-/// `current` is the step's state as `lookup` read it in this transaction.
+/// `current` is the step's state as `lookup` read it in this transaction. Returns the id of the
+/// `delete` version.
 pub fn delete(
     conn: &Connection,
     flow: &FlowHead,
@@ -293,14 +429,131 @@ pub fn delete(
     step_id: &str,
     current: Option<Option<Snapshot>>,
     pre: &Precondition,
-) -> Result<()> {
+    change: &Change,
+) -> Result<String> {
     let current = current.ok_or_else(|| step_not_found(step_id))?;
     if flow.running {
         return Err(running(flow_id));
     }
     let current = current.ok_or_else(|| no_snapshot(step_id))?;
     pre.check(&current)?;
+    remove(conn, flow.pk, current, change)
+}
+
+/// Deletes a snapshot and records the `delete` version; returns its id.
+fn remove(conn: &Connection, flow_pk: i64, current: Snapshot, change: &Change) -> Result<String> {
     conn.prepare_cached("DELETE FROM snapshots WHERE flow_pk = ?1 AND step_id = ?2")?
-        .execute(params![flow.pk, step_id])?;
+        .execute(params![flow_pk, current.step_id])?;
+    let s = Snapshot {
+        updated_at: util::now_ms(),
+        ..current
+    };
+    let v = change.version(flow_pk, &s, Operation::Delete, None);
+    let id = versions::id(v.generation, v.revision);
+    versions::record(conn, &v, change.keep)?;
+    Ok(id)
+}
+
+/// Records a `delete` version for every snapshot of the flow's steps that are about to go (those
+/// `flows::replace_steps` marked with a negative position): a graph change that drops a step
+/// deletes its snapshot as a change like any other. The foreign key then removes the rows.
+pub fn record_dropped(conn: &Connection, flow_pk: i64, change: &Change) -> Result<()> {
+    let dropped: Vec<Snapshot> = {
+        let mut st = conn.prepare_cached(
+            "SELECT s.step_id, s.value, s.revision, s.generation, s.created_at, s.updated_at,
+                    s.updated_by
+             FROM steps st JOIN snapshots s ON s.flow_pk = st.flow_pk AND s.step_id = st.step_id
+             WHERE st.flow_pk = ?1 AND st.position < 0",
+        )?;
+        let rows = st.query_map([flow_pk], |r| {
+            Ok(Snapshot {
+                step_id: r.get(0)?,
+                value: r.get(1)?,
+                revision: r.get(2)?,
+                generation: r.get(3)?,
+                created_at: r.get(4)?,
+                updated_at: r.get(5)?,
+                updated_by: r.get(6)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    for s in dropped {
+        remove(conn, flow_pk, s, change)?;
+    }
     Ok(())
+}
+
+/// Restore: step not in the flow 404; flow running 409; unknown version 404; a `delete` version
+/// 409; If-Match 412 (If-None-Match: * 412 when there is a snapshot); too large 413. The
+/// version's value becomes the snapshot, recorded as a `restore` version. Returns the snapshot and
+/// whether it was created (the step had none).
+#[allow(clippy::too_many_arguments)]
+pub fn restore(
+    conn: &Connection,
+    flow: &FlowHead,
+    flow_id: &str,
+    step_id: &str,
+    current: Option<Option<Snapshot>>,
+    version_id: &str,
+    pre: &Precondition,
+    max_bytes: usize,
+    change: &Change,
+) -> Result<(Snapshot, bool)> {
+    let current = current.ok_or_else(|| step_not_found(step_id))?;
+    if flow.running {
+        return Err(running(flow_id));
+    }
+    let version = versions::get(conn, flow.pk, step_id, version_id)?
+        .ok_or_else(|| versions::not_found(step_id, version_id))?;
+    let restored_id = version.id();
+    let Some(value) = version.value else {
+        return Err(Error::conflict(format!(
+            "Version {version_id} records a delete and has no value to restore; restore an              earlier version (GET .../snapshots/{step_id}/versions lists them)"
+        )));
+    };
+    match (&current, pre) {
+        (Some(c), _) => {
+            pre.check(c)?;
+            if let Precondition::IfNoneMatchAny = pre {
+                return Err(Error::precondition(format!(
+                    "Step {step_id} has a snapshot and the request carries If-None-Match: *;                      nothing was changed"
+                )));
+            }
+        }
+        (None, Precondition::IfMatch(_)) => {
+            return Err(Error::precondition(format!(
+                "Step {step_id} has no snapshot, so If-Match cannot match; nothing was changed.                  Send the restore without If-Match (or with If-None-Match: *)"
+            )))
+        }
+        (None, _) => {}
+    }
+    check_size(&value, max_bytes)?;
+    let restored = Some(restored_id.as_str());
+    Ok(match current {
+        Some(c) => (
+            replace(
+                conn,
+                flow.pk,
+                c,
+                value,
+                change,
+                Operation::Restore,
+                restored,
+            )?,
+            false,
+        ),
+        None => (
+            insert(
+                conn,
+                flow.pk,
+                step_id,
+                value,
+                change,
+                Operation::Restore,
+                restored,
+            )?,
+            true,
+        ),
+    })
 }

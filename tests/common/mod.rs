@@ -326,6 +326,26 @@ impl Server {
         }
     }
 
+    /// Sets (or replaces) a `FLOWSNAP_*` setting for the next start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    /// Sends a raw JSON text body.
+    pub fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        u: &User,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut h = vec![("Content-Type", "application/json")];
+        h.extend_from_slice(headers);
+        self.request(method, path, Some(&u.auth()), &h, Some(body.as_bytes()))
+    }
+
     /// Stops the server (SIGTERM) and starts it again on the same database.
     pub fn restart(&mut self) {
         let st = self.terminate();
@@ -530,6 +550,16 @@ impl Server {
     /// equal dumps mean nothing changed.
     pub fn state(&self) -> String {
         state_of(&self.db())
+    }
+
+    /// `state` without the audit log, which keeps the ids of deleted things by design (spec
+    /// section 10: events of deleted workspaces stay).
+    pub fn state_without_audit(&self) -> String {
+        self.state()
+            .split("== ")
+            .filter(|t| !t.starts_with("audit_events\n") && !t.starts_with("sqlite_sequence\n"))
+            .collect::<Vec<_>>()
+            .join("== ")
     }
 }
 
