@@ -7,7 +7,8 @@
 # 2. builds flowsnap (debug profile by default: it shares its dependencies with `cargo test`);
 # 3. starts it on a fresh temporary database on 127.0.0.1 (port 0: the OS picks a free port) and
 #    reads the first tenant-admin's API key from its standard error;
-# 4. seeds real resources (workspaces, users, flows with steps, snapshots) and hands their ids to
+# 4. seeds real resources (workspaces, users, flows with steps, snapshots and their versions, audit
+#    events) and hands their ids to
 #    schemathesis (fixed path/query parameter values in its config, and a before_call hook for
 #    ids inside request bodies), so that generated requests reach real resources;
 # 5. runs schemathesis with Basic auth and the checks not_a_server_error, status_code_conformance,
@@ -94,7 +95,10 @@ trap 'exit 130' INT TERM
 
 # Environment settings of the developer's shell must not change the server under test.
 while IFS= read -r var; do unset "$var"; done < <(env | grep -o '^FLOWSNAP_[A-Z_]*' || true)
-RUST_LOG=info "$BIN" --db "$WORK/fuzz.db" serve --listen 127.0.0.1:0 --workers 16 \
+# Every restore adds a version to its step: with the default retention (10 per step) the version
+# the restore is pinned to would be pruned after a few calls, and the rest of the run would only
+# see its 404. The largest retention keeps every pinned version for the whole run.
+FLOWSNAP_HISTORY_MAX_VERSIONS=1000 RUST_LOG=info "$BIN" --db "$WORK/fuzz.db" serve --listen 127.0.0.1:0 --workers 16 \
     >"$WORK/server.out" 2>"$WORK/server.log" &
 SERVER_PID=$!
 
@@ -118,7 +122,8 @@ log "server $BASE (pid $SERVER_PID), database $WORK/fuzz.db"
 # --- 4. seed -----------------------------------------------------------------------------------
 # Resources are split by what may destroy them, so that one fuzzed DELETE does not leave every
 # later request facing a 404: the main workspace and flow take reads and edits, a second flow
-# holds the snapshots (it is never started), and separate victims take the deletes.
+# holds the snapshots (it is never started), a third the restores (never started either), and
+# separate victims take the deletes.
 "$PY" - "$BASE" "$ADMIN" "$KEY" "$WORK/schemathesis.toml" "$WORK/hooks.py" <<'PYEOF'
 import base64, json, os, sys, urllib.request, urllib.error
 
@@ -174,6 +179,26 @@ snapshot(flow_snap, "step_1", {"cursor": 12345678901234567890123, "ratio": 0.1, 
 snapshot(flow_snap, "step_2", None)
 snapshot(flow_snap, "step_3", [1, 2, 3])
 snapshot(flow_main, "step_1", "a string")
+flow_restore = flow(ws_main, "fuzz restore flow", steps)
+snapshot(flow_restore, "step_1", {"restored": True, "n": 1})
+
+def update(fid, step, value):
+    call("PATCH", f"/v2/flows/{fid}/snapshots/{step}",
+         {"data": {"type": "snapshot", "id": step, "attributes": {"snapshot": value}}})
+
+def versions(fid, step):
+    return call("GET", f"/v2/flows/{fid}/snapshots/{step}/versions")["data"]
+
+# Histories: step_1 of the snapshot flow gets an update (its versions: create, update; nothing
+# else writes it); step_1 of the restore flow too, and the restores copy its create version, which
+# has a value.
+update(flow_snap, "step_1", {"cursor": 12345678901234567890124, "ratio": 0.2, "list": [1, "two", None]})
+version_read = versions(flow_snap, "step_1")[0]["id"]
+update(flow_restore, "step_1", {"restored": False, "n": 2})
+version_restore = next(v["id"] for v in versions(flow_restore, "step_1")
+                       if v["attributes"]["operation"] == "create")
+# An audit event of the main workspace (the newest: the last PATCH above).
+event = call("GET", f"/v2/audit?filter%5Bworkspace_id%5D={ws_main}&page%5Bsize%5D=1")["data"][0]["id"]
 
 def q(s):
     return json.dumps(s)
@@ -195,6 +220,7 @@ toml += fixed("path.workspace_id", ws_main)
 toml += fixed("query.workspace_id", ws_main)
 toml += fixed("query.contract_id", contract)
 toml += fixed("path.flow_id", flow_main)
+toml += fixed("path.event_id", event)
 toml += operation("DELETE /v2/workspaces/{workspace_id}", [fixed("path.workspace_id", ws_victim)])
 # A new key for the admin whose key the run uses would lock the run out: the user-id paths only
 # ever get the seeded member, and the delete its own victim.
@@ -210,6 +236,16 @@ toml += operation("PATCH /v2/flows/{flow_id}/snapshots/{step_id}",
                   [fixed("path.flow_id", flow_snap), fixed("path.step_id", "step_2")])
 toml += operation("DELETE /v2/flows/{flow_id}/snapshots/{step_id}",
                   [fixed("path.flow_id", flow_snap), fixed("path.step_id", "step_3")])
+# The history reads see step_1 of the snapshot flow, its update version; the restores copy the
+# create version of step_1 of the restore flow back into its snapshot.
+toml += operation("GET /v2/flows/{flow_id}/snapshots/{step_id}/versions",
+                  [fixed("path.flow_id", flow_snap), fixed("path.step_id", "step_1")])
+toml += operation("GET /v2/flows/{flow_id}/snapshots/{step_id}/versions/{version_id}",
+                  [fixed("path.flow_id", flow_snap), fixed("path.step_id", "step_1"),
+                   fixed("path.version_id", version_read)])
+toml += operation("POST /v2/flows/{flow_id}/snapshots/{step_id}/versions/{version_id}/restore",
+                  [fixed("path.flow_id", flow_restore), fixed("path.step_id", "step_1"),
+                   fixed("path.version_id", version_restore)])
 
 # Ids inside request bodies: a hook replaces every well-formed id that the generator made up with
 # the seeded resource (ill-formed ones are kept: they test the refusals).
@@ -255,8 +291,9 @@ with open(hooks_path, "w") as f:
     f.write(hooks)
 with open(out, "w") as f:
     f.write(toml)
-print(f"seeded: workspaces {ws_main} {ws_victim}; flows {flow_main} {flow_snap} {flow_victim}; "
-      f"users {member} {user_victim} {joiner}", file=sys.stderr)
+print(f"seeded: workspaces {ws_main} {ws_victim}; flows {flow_main} {flow_snap} {flow_victim} "
+      f"{flow_restore}; users {member} {user_victim} {joiner}; versions {version_read} "
+      f"{version_restore}; audit event {event}", file=sys.stderr)
 PYEOF
 
 # --- 5. schemathesis ---------------------------------------------------------------------------
