@@ -222,8 +222,11 @@ fn run(command: Command, config: Config, db_given: bool) -> Result<(), String> {
                     .map_err(|e| format!("cannot create {}: {e}", path.display()))
                     .and_then(|f| {
                         let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
-                        crate::fixture::export::export(&store, &workspaces, &mut w)
-                            .map_err(|e| e.detail)
+                        crate::fixture::export::export(&store, &workspaces, &mut w).map_err(|e| {
+                            // No half-written fixture file is left behind.
+                            let _ = std::fs::remove_file(path);
+                            e.detail
+                        })
                     }),
                 None => {
                     let mut w =
