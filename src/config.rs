@@ -126,7 +126,8 @@ const KEYS: &[&str] = &[
 ];
 
 /// Environment variables with the prefix that are not settings.
-const ENV_NOT_SETTINGS: &[&str] = &["FLOWSNAP_CONFIG"];
+/// (`FLOWSNAP_BIN` is where test suites name the binary: see the README's examples.)
+const ENV_NOT_SETTINGS: &[&str] = &["FLOWSNAP_CONFIG", "FLOWSNAP_BIN"];
 
 impl Config {
     /// Builds the configuration from a file (if any), the environment and flag overrides.
