@@ -19,6 +19,17 @@ if [[ ! -x "$FLOWSNAP_BIN" ]]; then
     cargo build --quiet
 fi
 
+# The README shows the node example in full: it must be the file CI runs.
+python3 - <<'PY'
+import sys
+readme = open("README.md").read()
+marker = "<!-- examples/node/flowsnap.test.mjs -->\n```js\n"
+start = readme.index(marker) + len(marker)
+shown = readme[start:readme.index("```\n", start)]
+if shown != open("examples/node/flowsnap.test.mjs").read():
+    sys.exit("check-examples: README.md's node:test example differs from examples/node/flowsnap.test.mjs")
+PY
+
 if command -v node >/dev/null 2>&1; then
     log "node --test examples/node/"
     node --test examples/node/
