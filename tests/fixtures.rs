@@ -459,6 +459,35 @@ fn import_refusals_name_the_place_and_change_nothing() {
 }
 
 #[test]
+fn a_fixture_over_max_fixture_bytes_is_refused_unread() {
+    let dir = Server::new_dir();
+    let db = dir.join("f.db");
+    let f = write_file(&dir, "f.json", &base_fixture());
+    let out = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args(["import", f.to_str().unwrap()])
+        .env("FLOWSNAP_MAX_FIXTURE_BYTES", "1000")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("max_fixture_bytes") && err.contains("1000"),
+        "{err}"
+    );
+    assert!(!db.exists(), "no database is made for a refused file");
+    // Within the limit it loads.
+    let out = cli(&db, &["import", f.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn import_pins_ids_keys_values_and_member_order() {
     let s = Server::start();
     let f = write_file(&s.dir, "base.json", &base_fixture());
@@ -1254,6 +1283,19 @@ fn the_demo_credentials_work_and_the_demo_holds_what_section_11_lists() {
         }
     }
     assert_eq!(roles.len(), 4, "members of every role: {roles:?}");
+    // The history is versions, as section 9 shows them.
+    let v = s
+        .get(
+            "/v2/flows/6740a1c0de0000000000c001/snapshots/step_1/versions",
+            admin,
+        )
+        .json();
+    assert_eq!(v["meta"]["total"], 4, "{v}");
+    assert!(v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["attributes"]["operation"] == "import"));
     assert!(running >= 1, "one flow running");
     assert!(with_history >= 3, "version history on several steps");
     for needle in [
