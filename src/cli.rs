@@ -200,9 +200,11 @@ fn run(command: Command, config: Config, db_given: bool) -> Result<(), String> {
         Command::Import { file } => {
             let text = server::read_fixture(&file, config.max_fixture_bytes)?;
             let what = format!("fixture {}", file.display());
+            let started = std::time::Instant::now();
             let fx = crate::fixture::parse(&text, &config)
                 .map_err(|e| format!("{what}: {}", e.detail))?;
             drop(text);
+            log::info!("{what} read and checked in {} ms", started.elapsed().as_millis());
             let store = open(&config)?;
             let result = server::load_fixture(&store, fx, &what, config.history_max_versions);
             store.shutdown();
