@@ -3,12 +3,13 @@
 
 use crate::auth::hash_secret;
 use crate::config::Config;
-use crate::db::{users, Store};
+use crate::db::{backup, check, users, Store};
 use crate::server;
 use crate::util::new_api_key;
 use clap::{Args, Parser, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -74,11 +75,25 @@ enum Command {
     User(UserCommand),
     /// Create or upgrade the database schema, then exit.
     Migrate,
-    /// Write a consistent copy of the (possibly live) database to FILE.
+    /// Write a consistent copy of the (possibly live) database to FILE; finishes in bounded time
+    /// whatever the write rate.
     Backup {
-        /// Where to write the copy; must not exist yet.
+        /// Where to write the copy; must not exist yet (an existing file is never overwritten).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+    },
+    /// Check the (possibly live) database: SQLite's integrity_check and foreign_key_check and the
+    /// schema version. Prints one JSON line; exits 0 only when all is well, else 1.
+    Check,
+    /// Ask the running server for GET /healthz; exit 0 when it answers 200 {"status": "ok"},
+    /// else 1 with the reason (for container HEALTHCHECKs: no curl needed).
+    Healthcheck {
+        /// Server address [default: the `listen` setting; 0.0.0.0 and :: are probed on loopback].
+        #[arg(long, value_name = "ADDR")]
+        addr: Option<String>,
+        /// Seconds each step (connect, send, answer) may take.
+        #[arg(long, value_name = "SECS", default_value_t = 3)]
+        timeout: u64,
     },
 }
 
@@ -204,7 +219,10 @@ fn run(command: Command, config: Config, db_given: bool) -> Result<(), String> {
             let fx = crate::fixture::parse(&text, &config)
                 .map_err(|e| format!("{what}: {}", e.detail))?;
             drop(text);
-            log::info!("{what} read and checked in {} ms", started.elapsed().as_millis());
+            log::info!(
+                "{what} read and checked in {} ms",
+                started.elapsed().as_millis()
+            );
             let store = open(&config)?;
             let result = server::load_fixture(&store, fx, &what, config.history_max_versions);
             store.shutdown();
@@ -253,25 +271,41 @@ fn run(command: Command, config: Config, db_given: bool) -> Result<(), String> {
             Ok(())
         }
         Command::Backup { out } => {
-            if !config.db.exists() {
-                return Err(format!(
-                    "database {} does not exist; nothing to back up",
-                    config.db.display()
-                ));
-            }
-            if out.exists() {
-                return Err(format!(
-                    "{} already exists; choose a new file for the backup",
-                    out.display()
-                ));
-            }
-            let store = open(&config)?;
-            store
-                .backup_to(&out)
-                .map_err(|e| format!("backup failed: {}", e.detail))?;
-            store.shutdown();
-            log::info!("backed up {} to {}", config.db.display(), out.display());
+            let done = backup::backup(
+                &config.db,
+                &out,
+                Duration::from_millis(config.busy_timeout_ms),
+                backup::Method::OnlineOneStep,
+            )
+            .map_err(|e| format!("backup failed: {}", e.detail))?;
+            log::info!(
+                "backed up {} to {} ({} bytes in {} ms)",
+                config.db.display(),
+                out.display(),
+                done.bytes,
+                done.elapsed.as_millis()
+            );
             Ok(())
+        }
+        Command::Healthcheck { addr, timeout } => {
+            let target = crate::probe::target(addr.as_deref().unwrap_or(&config.listen))?;
+            crate::probe::probe(target, Duration::from_secs(timeout.clamp(1, 60)))?;
+            println!("{{\"status\":\"ok\",\"addr\":\"{target}\"}}");
+            Ok(())
+        }
+        Command::Check => {
+            let report = check::check(&config.db, Duration::from_millis(config.busy_timeout_ms));
+            let line = serde_json::to_string(&report)
+                .map_err(|e| format!("cannot write the report: {e}"))?;
+            println!("{line}");
+            if report.ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "check found problems: {}",
+                    report.problems.join("; ")
+                ))
+            }
         }
         Command::User(UserCommand::Create(a)) => {
             if !crate::util::email_ok(&a.email) {

@@ -47,6 +47,9 @@ pub struct Config {
     pub write_batch_max: usize,
     /// Page cache of each read connection (one per worker thread), in bytes.
     pub read_cache_bytes: u64,
+    /// WAL pages after which a commit checkpoints (SQLite's PASSIVE autocheckpoint); 0: flowsnap
+    /// never checkpoints (run Litestream, which then does it).
+    pub wal_autocheckpoint_pages: u32,
     /// Most write requests queued for the writer; beyond that a write is answered 503.
     pub write_queue_max: usize,
     /// Largest size of the database file, in bytes (0: only the disk limits it). Writes beyond it
@@ -85,6 +88,7 @@ impl Default for Config {
             busy_timeout_ms: 5000,
             write_batch_max: 64,
             read_cache_bytes: 512 * 1024,
+            wal_autocheckpoint_pages: 1000,
             write_queue_max: 1024,
             max_db_bytes: 0,
             log_level: "info".into(),
@@ -116,6 +120,7 @@ const KEYS: &[&str] = &[
     "busy_timeout_ms",
     "write_batch_max",
     "read_cache_bytes",
+    "wal_autocheckpoint_pages",
     "write_queue_max",
     "max_db_bytes",
     "log_level",
@@ -217,7 +222,7 @@ impl Config {
         }
         // Upper bounds: beyond these a value is a typo, and some would make the start itself fail
         // (a channel allocated up front, a timeout SQLite refuses, paging arithmetic).
-        let at_most: [(&str, u64, u64); 17] = [
+        let at_most: [(&str, u64, u64); 18] = [
             ("workers", self.workers as u64, 1024),
             ("max_body_bytes", self.max_body_bytes as u64, 1 << 30),
             (
@@ -253,6 +258,11 @@ impl Config {
             ("write_queue_max", self.write_queue_max as u64, 1_000_000),
             ("max_flow_bytes", self.max_flow_bytes as u64, 1 << 30),
             ("read_cache_bytes", self.read_cache_bytes, 1 << 30),
+            (
+                "wal_autocheckpoint_pages",
+                self.wal_autocheckpoint_pages as u64,
+                1_000_000,
+            ),
             (
                 "history_max_versions",
                 self.history_max_versions as u64,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fixture;
 pub mod gate;
 pub mod graph;
+pub mod probe;
 pub mod rawjson;
 pub mod reqlog;
 pub mod rules;

@@ -28,6 +28,7 @@ pub fn store_config(c: &Config) -> StoreConfig {
         read_cache_bytes: c.read_cache_bytes,
         write_queue_max: c.write_queue_max,
         max_db_bytes: c.max_db_bytes,
+        wal_autocheckpoint_pages: c.wal_autocheckpoint_pages,
         audit_retention_days: c.audit_retention_days,
     }
 }

@@ -9,6 +9,8 @@
 //! - This module and its children know SQL and nothing of HTTP.
 
 pub mod audit;
+pub mod backup;
+pub mod check;
 pub mod fixture;
 pub mod flows;
 pub mod migrate;
@@ -21,7 +23,7 @@ use crate::error::{Error, Kind, Result};
 use rusqlite::{Connection, OpenFlags};
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -40,6 +42,8 @@ pub struct StoreConfig {
     pub write_queue_max: usize,
     /// 0: unlimited. Otherwise the most bytes the database file may hold (PRAGMA max_page_count).
     pub max_db_bytes: u64,
+    /// `PRAGMA wal_autocheckpoint` (PASSIVE checkpoints after a commit); 0: none, for Litestream.
+    pub wal_autocheckpoint_pages: u32,
     /// Audit events older than this many days are removed by later write groups; 0 keeps them.
     pub audit_retention_days: u32,
 }
@@ -83,6 +87,12 @@ fn open_connection(config: &StoreConfig, read_only: bool) -> Result<Connection> 
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(&config.path, flags)?;
     conn.busy_timeout(config.busy_timeout)?;
+    // Only PASSIVE checkpoints, and none at all with 0: Litestream (spec section 13) wants to
+    // run the checkpoints itself, and flowsnap never runs a RESTART or TRUNCATE one.
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = {};",
+        config.wal_autocheckpoint_pages
+    ))?;
     conn.execute_batch(if config.synchronous_full {
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
     } else {
@@ -309,15 +319,6 @@ impl Store {
                 let _ = h.join();
             }
         }
-    }
-
-    /// Consistent online copy of the database into `out` (SQLite's backup API).
-    pub fn backup_to(&self, out: &Path) -> Result<()> {
-        let src = open_connection(&self.config, true)?;
-        let mut dst = Connection::open(out)?;
-        let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
-        backup.run_to_completion(256, Duration::from_millis(0), None)?;
-        Ok(())
     }
 }
 
