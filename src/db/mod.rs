@@ -276,13 +276,17 @@ impl Store {
                 backup_all(&backup)?;
             }
             exec(conn, "BEGIN IMMEDIATE")?;
-            match after(conn) {
-                Ok(()) => Ok(exec(conn, "COMMIT")?),
-                Err(e) => {
-                    let _ = exec(conn, "ROLLBACK");
-                    Err(e)
-                }
+            if let Err(e) = after(conn) {
+                let _ = exec(conn, "ROLLBACK");
+                return Err(e);
             }
+            exec(conn, "COMMIT")?;
+            // The copy went through the WAL: move it into the database file now, so that reads
+            // after the reset find their pages there instead of looking each up in the WAL.
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                log::warn!("checkpoint after the reset: {e}");
+            }
+            Ok(())
         })
     }
 
