@@ -1,5 +1,5 @@
 // A test suite that starts its own flowsnap from a fixture, resets it before each test and stops
-// it at the end. Node's built-in test runner only: `node --test examples/node/`.
+// it at the end. Node's built-in test runner only: `node --test examples/node/flowsnap.test.mjs`.
 //
 // The binary: $FLOWSNAP_BIN, else target/debug/flowsnap (what `cargo build` or `cargo test` made).
 import { test, before, beforeEach, after } from 'node:test';
