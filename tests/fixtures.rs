@@ -1430,3 +1430,53 @@ fn the_schema_names_every_member_the_loader_reads() {
         );
     }
 }
+
+#[test]
+fn big_numbers_and_member_order_survive_export_and_reimport() {
+    let dir = Server::new_dir();
+    let f = write_file(&dir, "base.json", &base_fixture());
+    let (one, two) = (dir.join("one.db"), dir.join("two.db"));
+    assert!(cli(&one, &["import", f.to_str().unwrap()]).status.success());
+    let first = cli(&one, &["export"]);
+    assert!(first.status.success());
+    let text = String::from_utf8(first.stdout).unwrap();
+    // Members in the file's order (not the users'), the value's digits as written.
+    let zed = text
+        .find(&format!(r#"{{"user_id": "{ZED_ID}""#))
+        .expect("zed is a member");
+    let dev_at = text
+        .find(&format!(r#"{{"user_id": "{DEV_ID}""#))
+        .expect("dev is a member");
+    let int_at = text
+        .find(&format!(r#"{{"user_id": "{INT_ID}""#))
+        .expect("int is a member");
+    assert!(zed < dev_at && dev_at < int_at, "{text}");
+    assert!(
+        text.contains(&format!(
+            r#""step_1": {{"last_id":{BIG},"z":0.1,"a":"<b>x</b>"}}"#
+        )),
+        "{text}"
+    );
+    let exported = write_file(&dir, "exported.json", &text);
+    let out = cli(&two, &["import", exported.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = cli(&two, &["export"]);
+    assert_eq!(
+        String::from_utf8(second.stdout).unwrap(),
+        text,
+        "export, import, export is the same text"
+    );
+    // Importing the same export again into that database is refused: its ids and e-mails exist.
+    let again = cli(&two, &["import", exported.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("users[0]."),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
