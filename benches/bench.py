@@ -8,8 +8,12 @@ What it does:
  2. runs each scenario with 16 and 64 keep-alive connections: a sequential pre-warm of the
     connections, a short wrk warm-up, then the measured wrk run, checking that every single
     connection got answers; reads the server's peak RSS (VmHWM, reset before each run);
- 3. builds the large database (a million snapshots) straight into SQLite, restarts the server on
-    it and runs /healthz, GET one snapshot and PATCH there;
+    after each block, the PATCH on a second server with history_max_versions = 0 whose
+    database is a copy of the small one without versions, then the PATCH with history again
+    (issue 11: history 10 against history 0, side by side);
+ 3. builds the large database (a million snapshots, their versions and audit events) straight
+    into SQLite, measures its size by content (dbstat), restarts the server on it and runs
+    /healthz, GET one snapshot and PATCH there;
  4. prints the table and writes it to bench-out/latest.md.
 
 Exit status: 0 when every request succeeded and every connection made progress; 2 when some
@@ -30,8 +34,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import queue
+import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -62,7 +69,14 @@ KEEP = os.environ.get("BENCH_KEEP") == "1"
 BIN = os.environ.get("BENCH_BIN", os.path.join(ROOT, "target", "release", "flowsnap"))
 OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "bench-out", "latest.md"))
 LUA = os.path.join(HERE, "wrk", "bench.lua")
-SCENARIOS = os.environ.get("BENCH_SCENARIOS", "healthz get_one get_list get_flow patch postdelete").split()
+SCENARIOS = os.environ.get("BENCH_SCENARIOS",
+                           "healthz get_one get_list get_flow patch versions audit postdelete").split()
+# The PATCH again on a second server whose database is a copy of the small one taken right after
+# seeding, with FLOWSNAP_HISTORY_MAX_VERSIONS=0 (no versions), measured like the rest.
+NOHIST = os.environ.get("BENCH_NOHIST", "1") != "0"
+NOHIST_SCENARIOS = ["healthz", "patch"]
+HISTORY_TARGET = 0.90  # PATCH with history 10 at least 0.90 of PATCH with history 0
+VERSIONS_PAGE = 10
 LARGE_SCENARIOS = ["healthz", "get_one", "patch"]
 
 TITLES = {
@@ -71,8 +85,14 @@ TITLES = {
     "get_list": "GET all snapshots of a flow (10)",
     "get_flow": "GET /v2/flows/{id}",
     "patch": "PATCH one snapshot",
+    "versions": "GET a step's versions (page of 10)",
+    "audit": "GET a workspace's audit log (page of 50)",
     "postdelete": "POST+DELETE a snapshot",
 }
+# Figures of the README before snapshot versions and the audit log (schema version 2): the ratio
+# to /healthz at 64 connections, to compare with (issue 11: within 5 %).
+BEFORE_HISTORY = {("get_one", 64): (0.61, "median of six full runs, 0.55-0.66"),
+                  ("get_list", 64): (0.33, "one full run")}
 # Targets of issue 6: (scenario, connections) -> minimum ratio to /healthz.
 RATIO_TARGETS = {("get_one", 64): 0.60, ("patch", 64): 0.20}
 RSS_TARGET_MB = 64
@@ -108,14 +128,16 @@ def server_env() -> dict:
 
 
 class Server:
-    def __init__(self, db: str, workdir: str, name: str):
+    def __init__(self, db: str, workdir: str, name: str, history: int | None = None):
         self.db = db
+        self.history = history
         self.port = free_port()
         self.stderr_path = os.path.join(workdir, f"server-{name}.stderr")
         self.stderr = open(self.stderr_path, "w+")
         self.proc = subprocess.Popen(
             [BIN, "--db", db, "serve", "--listen", f"127.0.0.1:{self.port}", "--workers", str(WORKERS)],
-            env=server_env(), stdout=subprocess.DEVNULL, stderr=self.stderr)
+            env=dict(server_env(), **({} if history is None else {"FLOWSNAP_HISTORY_MAX_VERSIONS": str(history)})),
+            stdout=subprocess.DEVNULL, stderr=self.stderr)
         self.pid = self.proc.pid
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -403,6 +425,104 @@ def size_probe(port: int, auth: str, values: dict) -> str:
     return f"- size probe (one keep-alive connection, sequential GET one snapshot, median of 21): {text}{flag}"
 
 
+def versions_per_step(db: str, flow_ids: list[str]) -> dict[tuple[str, str], int]:
+    """How many versions each step of these flows has (read-only, beside the running server)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = con.execute("SELECT f.id, st.step_id, (SELECT count(*) FROM snapshot_versions v "
+                           "WHERE v.flow_pk = st.flow_pk AND v.step_id = st.step_id) "
+                           "FROM steps st JOIN flows f ON f.pk = st.flow_pk").fetchall()
+    finally:
+        con.close()
+    want = set(flow_ids)
+    return {(f, step): n for f, step, n in rows if f in want}
+
+
+def ensure_history(server: "Server", auth: str, flow_ids: list[str], bodies_list: list[str],
+                   want: int = VERSIONS_PAGE) -> str:
+    """Makes every step of the flows hold at least `want` versions (PATCHes over HTTP, before the
+    versions scenario, which reads a page of `want`); returns a note on what was there."""
+    counts = versions_per_step(server.db, flow_ids)
+    short = [(k, want - n) for k, n in counts.items() if n < want]
+    before = (min(counts.values()), max(counts.values())) if counts else (0, 0)
+    if short:
+        jobs = [k for k, missing in short for _ in range(missing)]
+        pool = seed.open_pool(server.port, auth, 4)
+        free: queue.Queue = queue.Queue()
+        for a in pool:
+            free.put(a)
+
+        def patch(i_job):
+            i, (fid, step) = i_job
+            a = free.get()
+            try:
+                a.call("PATCH", f"/v2/flows/{fid}/snapshots/{step}",
+                       {"data": {"type": "snapshot", "id": step,
+                                 "attributes": {"snapshot": json.loads(bodies_list[i % len(bodies_list)])}}})
+            finally:
+                free.put(a)
+
+        with ThreadPoolExecutor(4) as ex:
+            list(ex.map(patch, enumerate(jobs)))
+        for a in pool:
+            a.close()
+        counts = versions_per_step(server.db, flow_ids)
+    after = (min(counts.values()), max(counts.values())) if counts else (0, 0)
+    return (f"- versions scenario: {len(counts)} steps held {before[0]}..{before[1]} versions each when the scenario "
+            f"came; {len(short)} steps topped up to {want} over HTTP; then {after[0]}..{after[1]}")
+
+
+def audit_events_per_workspace(db: str, workspace_ids: list[str]) -> tuple[int, int]:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        n = [con.execute("SELECT count(*) FROM audit_events WHERE workspace_id = ?", (w,)).fetchone()[0]
+             for w in workspace_ids]
+    finally:
+        con.close()
+    return min(n), max(n)
+
+
+def copy_without_history(src: str, dst: str) -> None:
+    """A copy of the database as a server with history_max_versions = 0 would have written it:
+    the same rows, no versions (the audit events stay: they do not depend on the setting)."""
+    s = sqlite3.connect(f"file:{src}?mode=ro", uri=True, timeout=30)
+    d = sqlite3.connect(dst, isolation_level=None)
+    try:
+        s.backup(d)
+        # No VACUUM: every other table keeps the original's pages; the versions' pages go to the
+        # free list, which the server's writes then reuse.
+        d.execute("DELETE FROM snapshot_versions")
+        d.execute("PRAGMA journal_mode = WAL")
+    finally:
+        s.close()
+        d.close()
+
+
+def fmt_mib(b: float) -> str:
+    return f"{b / 2**20:,.0f} MiB"
+
+
+def storage_note(label: str, st: dict, per_million: bool = True) -> str:
+    """One line on a database's size by content (seed.storage); scaled to a million snapshots
+    for the bulk-seeded database (whose history and audit log are in proportion to its
+    snapshots), not for the small one (whose PATCH runs grew both far beyond)."""
+    text = (f"- {label} database file: {fmt_mib(st['file'])} for {st['snapshots']} snapshots, {st['versions']} versions, "
+            f"{st['events']} audit events; history (snapshot_versions and its index) {fmt_mib(st['history'])}, "
+            f"audit log {fmt_mib(st['audit'])}, the rest {fmt_mib(st['without_history_or_audit'])}.")
+    if per_million and st["snapshots"]:
+        m = 1e6 / st["snapshots"]
+        text += (f" Per million snapshots: {st['file'] * m / 2**30:.2f} GiB as is, "
+                 f"{st['without_history'] * m / 2**30:.2f} GiB without the history, "
+                 f"{st['without_history_or_audit'] * m / 2**30:.2f} GiB without history or audit log.")
+    if st["versions"]:
+        text += (f" Per version: {st['history'] / st['versions']:.0f} B on disk for a mean value of "
+                 f"{st['version_value_bytes'] / st['versions']:.0f} B (overhead {st['version_overhead']:.0f} B: "
+                 f"the other columns, the index entry, free space in pages).")
+    if st["events"]:
+        text += f" Per audit event: {st['event_bytes']:.0f} B with its index entry."
+    return text
+
+
 def write_lines(path: str, lines: list[str]) -> str:
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -421,7 +541,7 @@ def build_report(small: dict, large: dict, meta: dict) -> tuple[str, bool]:
     """Markdown: the main table, the 1M-database table, targets, details. Returns (text, clean)."""
     out = []
     clean = True
-    out.append("# flowsnap benchmark (issue 6)\n")
+    out.append("# flowsnap benchmark (issues 6 and 11)\n")
     out.append(f"- date: {meta['date']}; commit {meta['commit']} ({meta['binary']}); `benches/run.sh`")
     out.append(f"- machine: {meta['cpus']} cores ({meta['cpu_model']}), {meta['mem_gb']:.0f} GiB; "
                f"load average before {meta['load_before']}, after {meta['load_after']}. **Shared machine**: other "
@@ -449,6 +569,35 @@ def build_report(small: dict, large: dict, meta: dict) -> tuple[str, bool]:
                 target = f">= {t:.2f}: {'met' if ratio >= t else '**MISSED**'}"
             out.append(row(r, ratio, target))
             clean &= r["failed"] == 0 and not r["stalled_connections"]
+    nohist = meta.get("nohist") or {}
+    if nohist:
+        out.append("")
+        out.append("History on and off, side by side: the same PATCH on a second server "
+                   "(FLOWSNAP_HISTORY_MAX_VERSIONS=0) whose database is a copy of the small one taken right "
+                   "after seeding, without its versions, between two PATCH runs with the default history (10): "
+                   "the block's PATCH and one more right after; each run over the /healthz runs just before and "
+                   "after it. \"history 10 / history 0\" = the mean of the two history-10 ratios over the history-0 ratio")
+        out.append("")
+        out.append("| scenario | history_max_versions | conns | req/s | p50 | p99 | peak RSS | vs /healthz | history 10 / history 0 | target | failed | conns answered |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+        again = meta.get("hist_again") or {}
+        for n in CONNECTIONS:
+            for label, r in (("10", small.get(("patch", n))), ("0", nohist.get(("patch", n))),
+                             ("10 (again)", again.get(n))):
+                if not r:
+                    continue
+                ratio = ratio_of(r, None)
+                rel, target = "", ""
+                if label == "10 (again)" and ("patch", n) in nohist:
+                    rel_v = history_ratio(small, nohist, again, n)
+                    rel = f"{rel_v:.2f}"
+                    if n == 64:
+                        target = f">= {HISTORY_TARGET:.2f}: {'met' if rel_v >= HISTORY_TARGET else '**MISSED**'}"
+                cells = [TITLES["patch"], label, str(n), f"{r['rps']:.0f}", fmt_ms(r["latency_us"]["p50"]),
+                         fmt_ms(r["latency_us"]["p99"]), f"{r['rss_mb']:.1f} MB", f"{ratio:.2f}", rel, target,
+                         str(r["failed"]), f"{r['n'] - len(r['stalled_connections'])}/{r['n']}"]
+                out.append("| " + " | ".join(cells) + " |")
+                clean &= r["failed"] == 0 and not r["stalled_connections"]
     if large:
         out.append("")
         out.append(f"Large database: {meta['large_desc']}")
@@ -472,7 +621,8 @@ def build_report(small: dict, large: dict, meta: dict) -> tuple[str, bool]:
     for r in meta.get("extra_runs", []):
         clean &= r["failed"] == 0 and not r["stalled_connections"]
     # targets summary
-    allr = list(small.values()) + list(large.values()) + meta.get("extra_runs", [])
+    allr = (list(small.values()) + list(nohist.values()) + list((meta.get("hist_again") or {}).values())
+            + list(large.values()) + meta.get("extra_runs", []))
     peak = max((r["rss_mb"] for r in allr), default=0)
     failed = sum(r["failed"] for r in allr)
     stalled = sum(len(r["stalled_connections"]) for r in allr)
@@ -484,6 +634,21 @@ def build_report(small: dict, large: dict, meta: dict) -> tuple[str, bool]:
         if r and b:
             v = ratio_of(r, b)
             out.append(f"- {TITLES[mode]} @{n} >= {t:.2f} of /healthz: {v:.2f} ({'met' if v >= t else 'MISSED'})")
+    again = meta.get("hist_again") or {}
+    for n in CONNECTIONS:
+        if ("patch", n) in nohist and ("patch", n) in small:
+            v = history_ratio(small, nohist, again, n)
+            hist_rps = [small[("patch", n)]["rps"]] + ([again[n]["rps"]] if n in again else [])
+            raw = sum(hist_rps) / len(hist_rps) / nohist[("patch", n)]["rps"]
+            tgt = f" >= {HISTORY_TARGET:.2f} ({'met' if v >= HISTORY_TARGET else 'MISSED'})" if n == 64 else ""
+            out.append(f"- PATCH @{n} with history_max_versions 10 / with 0, each over its own /healthz: {v:.2f}{tgt}; "
+                       f"in plain req/s {raw:.2f}")
+    for (mode, n), (before, how) in BEFORE_HISTORY.items():
+        r, b = small.get((mode, n)), small.get(("healthz", n))
+        if r and b:
+            v = ratio_of(r, b)
+            out.append(f"- {TITLES[mode]} @{n} vs /healthz: {v:.2f}; before versions and the audit log {before:.2f} "
+                       f"({how}): {v / before:.2f} of it")
     if large:
         for mode in LARGE_SCENARIOS[1:]:
             for n in CONNECTIONS:
@@ -502,7 +667,7 @@ def build_report(small: dict, large: dict, meta: dict) -> tuple[str, bool]:
     out.append("")
     for r in allr:
         e = r["errors"]
-        d = (f"- {r['db']} {r['mode']} c={r['n']}: socket errors {e['connect']}/{e['read']}/{e['write']}/{e['timeout']}, "
+        d = (f"- {r['db']} {r['mode']}{' (again)' if r.get('again') else ''} c={r['n']}: socket errors {e['connect']}/{e['read']}/{e['write']}/{e['timeout']}, "
              f"non-2xx {r['non_2xx']}{' ' + ','.join(r['fail_statuses']) if r['fail_statuses'] else ''}, "
              f"per connection {r['conn_min']}..{r['conn_max']}, threads {r['threads']}")
         if r.get("prewarm"):
@@ -513,7 +678,7 @@ def build_report(small: dict, large: dict, meta: dict) -> tuple[str, bool]:
         if r["first_failures"]:
             d += f"; first failure: {r['first_failures'][0][:200]}"
         out.append(d)
-    for label, res in (("small", small), ("large", large)):
+    for label, res in (("small", small), ("small without history", nohist), ("large", large)):
         for n in CONNECTIONS:
             h = res.get(("healthz", n))
             if h and h.get("ceiling_runs"):
@@ -523,6 +688,15 @@ def build_report(small: dict, large: dict, meta: dict) -> tuple[str, bool]:
     for line in meta.get("notes", []):
         out.append(line)
     return "\n".join(out) + "\n", clean
+
+
+def history_ratio(small: dict, nohist: dict, again: dict, n: int) -> float:
+    """PATCH with history over PATCH without, each over the ceiling measured beside it; the
+    history side is the mean of the block's PATCH and the one run right after the other server's."""
+    hist = [ratio_of(small[("patch", n)], small.get(("healthz", n)))]
+    if n in again:
+        hist.append(ratio_of(again[n], None))
+    return (sum(hist) / len(hist)) / ratio_of(nohist[("patch", n)], nohist.get(("healthz", n)))
 
 
 def ratio_of(r: dict, base: dict | None) -> float:
@@ -600,7 +774,9 @@ def main() -> int:
     meta["load_before"] = loadavg()
     meta["notes"] = []
     meta["extra_runs"] = []
-    small, large = {}, {}
+    small, large, nohist, hist_again = {}, {}, {}, {}
+    meta["nohist"] = nohist
+    meta["hist_again"] = hist_again
     servers = []
     try:
         # ---- small database, seeded over HTTP
@@ -626,18 +802,75 @@ def main() -> int:
                               f"{n_snap} snapshots of 200 B to 5 KB (log-uniform, mean ~1.5 KB), seeded over HTTP")
         full = write_lines(os.path.join(workdir, "small-flows.txt"), seeded["full"])
         scratch = write_lines(os.path.join(workdir, "small-scratch.txt"), seeded["scratch"])
-        bodies = write_lines(os.path.join(workdir, "bodies.txt"), seed.bodies(64, 99))
+        body_list = seed.bodies(64, 99)
+        bodies = write_lines(os.path.join(workdir, "bodies.txt"), body_list)
+        # The audit scenario's targets are the workspaces, repeated so every connection has some.
+        ws_ids = seeded["workspaces"]
+        wsfile = write_lines(os.path.join(workdir, "small-workspaces.txt"),
+                             [ws_ids[i % len(ws_ids)] for i in range(max(max_conn, len(ws_ids)))])
+        nserver = None
+        if NOHIST and "patch" in SCENARIOS:
+            ndb = os.path.join(workdir, "small-nohistory.db")
+            copy_without_history(db, ndb)
+            nserver = Server(ndb, workdir, "nohistory", history=0)
+            servers.append(nserver)
+            # One authenticated request first, so that its credentials are remembered: otherwise
+            # the first burst of the warm-up waits for argon2 and part of it gets 429.
+            api = seed.Api(nserver.port, auth)
+            api.call("GET", "/v2/users/me")
+            api.close()
+            log("second small server: a copy of the seeded database without versions, history_max_versions = 0")
+
+        def state_note(mode: str, n: int) -> None:
+            if mode == "versions":
+                note = ensure_history(server, auth, seeded["full"], body_list)
+                meta["notes"].append(note.replace("- versions scenario:", f"- versions scenario c={n}:"))
+                log(note[2:])
+            elif mode == "audit":
+                lo, hi = audit_events_per_workspace(db, ws_ids)
+                note = f"- audit scenario c={n}: {lo}..{hi} events per workspace (the page's total counts them)"
+                meta["notes"].append(note)
+                log(note[2:])
+
         for n in CONNECTIONS:
             def run_small(mode, n=n):
-                targets = scratch if mode == "postdelete" else (None if mode == "healthz" else full)
+                state_note(mode, n)
+                targets = {"postdelete": scratch, "healthz": None, "audit": wsfile}.get(mode, full)
                 return measure(server, mode, n, auth, targets, bodies, seeded["scratch"], workdir, "small")
             block = {}
             measure_bracketed(block, meta["extra_runs"], SCENARIOS, run_small)
             for mode, r in block.items():
                 small[(mode, n)] = r
+            if nserver:
+                def run_nohist(mode, n=n):
+                    return measure(nserver, mode, n, auth, None if mode == "healthz" else full, bodies, [],
+                                   workdir, "nohist")
+                block = {}
+                measure_bracketed(block, meta["extra_runs"], NOHIST_SCENARIOS, run_nohist)
+                for mode, r in block.items():
+                    nohist[(mode, n)] = r
+                # A, B, A: the PATCH with history once more, right after the one without, so that
+                # drift over the run does not favour either. Its ceiling: the /healthz run just
+                # before it (on the other server: the same binary and HTTP layer, no database)
+                # and one just after it.
+                again = run_small("patch")
+                after = run_small("healthz")
+                meta["extra_runs"].append(after)
+                again["ceiling_rps"] = (block["healthz"]["ceiling_runs"][-1] + after["rps"]) / 2
+                again["again"] = True
+                hist_again[n] = again
         code, took = server.stop()
         meta["notes"].append(f"- small server: SIGTERM -> exit {code} in {took:.1f} s")
         meta["notes"] += server_log_notes("small", server)
+        meta["small_storage"] = seed.storage(db)
+        meta["notes"].append(storage_note("small (after the runs: history as the server keeps it)",
+                                          meta["small_storage"], per_million=False))
+        if nserver:
+            code, took = nserver.stop()
+            meta["notes"].append(f"- small server without history: SIGTERM -> exit {code} in {took:.1f} s")
+            meta["notes"] += server_log_notes("small without history", nserver)
+            meta["notes"].append(storage_note("small without history (after the runs)", seed.storage(nserver.db),
+                                              per_million=False))
 
         # ---- large database, seeded straight into SQLite
         if LARGE:
@@ -658,15 +891,21 @@ def main() -> int:
                 user = json.loads(made.stdout)
                 res = seed.seed_sql(ldb, "bench@example.com", LARGE_WORKSPACES, LARGE_FLOWS, log=log)
                 info = {"key": user["api_key"], "flows": LARGE_FLOWS, "snapshots": res["snapshots"],
-                        "flow_ids": res["full"]}
+                        "versions": res["versions"], "events": res["events"], "flow_ids": res["full"]}
                 with open(keyfile, "w") as f:
                     json.dump(info, f)
             lauth = seed.basic_auth("bench@example.com", info["key"])
             n = info["snapshots"]
             meta["large_label"] = f"{n / 1e6:g}M-snapshot" if n >= 1e6 else f"{n / 1e3:g}k-snapshot"
+            t = time.time()
+            meta["large_storage"] = lst = seed.storage(ldb)
+            log(f"large database storage read by dbstat in {time.time() - t:.0f} s")
+            meta["notes"].append(storage_note(f"{meta['large_label']} (as bulk-seeded, before the runs)", lst))
             meta["large_desc"] = (f"{LARGE_WORKSPACES} workspaces, {info['flows']} flows of 10 steps, "
-                                  f"{info['snapshots']} snapshots of 200 B to 5 KB, written straight into SQLite "
-                                  f"({os.path.getsize(ldb) / 2**20:.0f} MiB file); reads and writes spread over every flow")
+                                  f"{info['snapshots']} snapshots of 200 B to 5 KB, {lst['versions']} versions "
+                                  f"(3 on a tenth of the steps, 1 on the others), {lst['events']} audit events, "
+                                  f"written straight into SQLite ({os.path.getsize(ldb) / 2**20:.0f} MiB file, of which "
+                                  f"history {lst['history'] / 2**20:.0f} MiB); reads and writes spread over every flow")
             lserver = Server(ldb, workdir, "large")
             servers.append(lserver)
             # Sanity: the server reads the bulk-written rows as its own.

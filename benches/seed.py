@@ -7,8 +7,13 @@ Two ways to put it in a database:
   ``flowsnap migrate`` created, writing the rows exactly as the server's own code does
   (src/db/workspaces.rs, flows.rs, snapshots.rs and graph.rs): random 24-hex ids, times in
   milliseconds, the graph kept as compact JSON with edge ids ``SOURCE:TARGET`` in front of the
-  other edge members, one ``steps`` row per node, one ``snapshots`` row per step with revision 1
-  and a generation taken from ``counters.snapshot_generation``.
+  other edge members, one ``steps`` row per node, one ``snapshots`` row per step with a
+  generation taken from ``counters.snapshot_generation`` (its ``created_at`` and ``updated_by``
+  as schema version 3 has them), the step's versions in ``snapshot_versions`` (src/db/versions.rs:
+  the ``create`` version of revision 1 for every step, and on a tenth of the steps two
+  ``update`` versions more, revisions 2 and 3, the snapshot then being revision 3) and the audit
+  events the API would have recorded (``workspace.create``, ``flow.create``, ``snapshot.create``,
+  ``snapshot.update``; src/db/audit.rs) with no request id, since no request made them.
 
 ``check_against_server`` compares what the server stored for HTTP-seeded rows with what
 ``seed_sql`` would have written for the same input, so the two paths cannot drift apart silently.
@@ -252,35 +257,86 @@ def seed_http(port: int, auth: str, n_workspaces: int, n_flows: int, n_scratch: 
             "values": values}
 
 
-def check_against_server(db_path: str, seeded: dict, samples: int = 20) -> list[str]:
-    """Compares rows the server wrote with what seed_sql writes for the same input."""
+# The columns seed_sql writes in the tables of schema version 3 (src/db/migrate.rs); the check
+# below fails when the server's schema has a column more or less, so the two cannot drift apart.
+SNAPSHOT_COLUMNS = ["pk", "flow_pk", "step_id", "value", "revision", "generation", "updated_at",
+                    "created_at", "updated_by"]
+VERSION_COLUMNS = ["pk", "flow_pk", "step_id", "generation", "revision", "operation", "value",
+                   "created_at", "created_by", "restored_from"]
+AUDIT_COLUMNS = ["id", "created_at", "action", "user_id", "request_id", "workspace_id", "target_type",
+                 "target_id", "flow_id", "version_id"]
+
+
+def check_against_server(db_path: str, seeded: dict, samples: int = 20,
+                         email: str = "admin@example.com") -> list[str]:
+    """Compares rows the server wrote with what seed_sql writes for the same input: flows, steps,
+    snapshots (with created_at/updated_by), each snapshot's first version and the audit events
+    of the flows and snapshots. Run right after seed_http, before any other change."""
     problems = []
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
+        for table, want in (("snapshots", SNAPSHOT_COLUMNS), ("snapshot_versions", VERSION_COLUMNS),
+                            ("audit_events", AUDIT_COLUMNS)):
+            have = [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
+            if have != want:
+                problems.append(f"table {table}: columns {have}, seed.py writes {want}")
+        user_id = con.execute("SELECT id FROM users WHERE email = ?", (email,)).fetchone()[0]
+        for ws in seeded["workspaces"]:
+            ev = con.execute("SELECT action, user_id, workspace_id, target_type, target_id, flow_id, version_id, "
+                             "request_id IS NOT NULL FROM audit_events WHERE target_type = 'workspace' "
+                             "AND target_id = ?", (ws,)).fetchall()
+            if ev != [("workspace.create", user_id, ws, "workspace", ws, None, None, 1)]:
+                problems.append(f"workspace {ws}: audit events {ev}")
         for fid in list(seeded["graphs"])[:samples]:
-            row = con.execute("SELECT pk, graph, nodes_config, type, status, default_mapper_type, cron "
-                              "FROM flows WHERE id = ?", (fid,)).fetchone()
+            row = con.execute("SELECT f.pk, f.graph, f.nodes_config, f.type, f.status, f.default_mapper_type, "
+                              "f.cron, f.creator_id, w.id FROM flows f JOIN workspaces w ON w.pk = f.workspace_pk "
+                              "WHERE f.id = ?", (fid,)).fetchone()
             if row is None:
                 problems.append(f"flow {fid} missing")
                 continue
-            pk, graph, nodes_config, ftype, status, mapper, cron = row
+            pk, graph, nodes_config, ftype, status, mapper, cron, creator, ws = row
             want = stored_graph(seeded["graphs"][fid])
             if graph != want:
                 problems.append(f"flow {fid}: stored graph differs from seed.stored_graph\n  server: {graph[:200]}\n  seed:   {want[:200]}")
-            if (nodes_config, ftype, status, mapper, cron) != ("{}", "ordinary", "inactive", "jsonata", None):
-                problems.append(f"flow {fid}: columns {(nodes_config, ftype, status, mapper, cron)}")
+            if (nodes_config, ftype, status, mapper, cron, creator) != ("{}", "ordinary", "inactive", "jsonata", None, user_id):
+                problems.append(f"flow {fid}: columns {(nodes_config, ftype, status, mapper, cron, creator)}")
             steps = con.execute("SELECT step_id, position FROM steps WHERE flow_pk = ? ORDER BY position", (pk,)).fetchall()
             if steps != [(f"step_{k}", k - 1) for k in range(1, STEPS + 1)]:
                 problems.append(f"flow {fid}: steps {steps}")
+            ev = con.execute("SELECT action, user_id, workspace_id, target_type, target_id, flow_id, version_id, "
+                             "request_id IS NOT NULL FROM audit_events WHERE target_type = 'flow' AND flow_id = ?",
+                             (fid,)).fetchall()
+            if ev != [("flow.create", user_id, ws, "flow", fid, fid, None, 1)]:
+                problems.append(f"flow {fid}: audit events {ev}")
         for (fid, step), text in list(seeded["values"].items())[:samples * 5]:
-            row = con.execute("SELECT s.value, s.revision FROM snapshots s JOIN flows f ON f.pk = s.flow_pk "
+            row = con.execute("SELECT s.value, s.revision, s.generation, s.created_at, s.updated_at, s.updated_by, "
+                              "f.pk, w.id FROM snapshots s JOIN flows f ON f.pk = s.flow_pk "
+                              "JOIN workspaces w ON w.pk = f.workspace_pk "
                               "WHERE f.id = ? AND s.step_id = ?", (fid, step)).fetchone()
             if row is None or row[0] != text or row[1] != 1:
                 problems.append(f"snapshot {fid}/{step}: stored {str(row)[:120]} != sent {text[:80]}")
+                continue
+            value, revision, gen, created_at, updated_at, updated_by, fpk, ws = row
+            if created_at != updated_at or updated_by != user_id:
+                problems.append(f"snapshot {fid}/{step}: created_at {created_at}, updated_at {updated_at}, "
+                                f"updated_by {updated_by} (seed.py writes created_at = updated_at and the user's id)")
+            vs = con.execute("SELECT generation, revision, operation, value, created_at, created_by, restored_from "
+                             "FROM snapshot_versions WHERE flow_pk = ? AND step_id = ?", (fpk, step)).fetchall()
+            if vs != [(gen, 1, "create", text, updated_at, user_id, None)]:
+                problems.append(f"snapshot {fid}/{step}: versions {str(vs)[:300]}, seed.py writes "
+                                f"{[(gen, 1, 'create', text[:40] + '...', updated_at, user_id, None)]}")
+            ev = con.execute("SELECT action, user_id, workspace_id, target_type, target_id, flow_id, version_id, "
+                             "request_id IS NOT NULL FROM audit_events WHERE target_type = 'snapshot' "
+                             "AND flow_id = ? AND target_id = ?", (fid, step)).fetchall()
+            if ev != [("snapshot.create", user_id, ws, "snapshot", step, fid, f"{gen}-1", 1)]:
+                problems.append(f"snapshot {fid}/{step}: audit events {ev}")
         gen = con.execute("SELECT value FROM counters WHERE name = 'snapshot_generation'").fetchone()[0]
         n = con.execute("SELECT count(*) FROM snapshots").fetchone()[0]
         if gen < n:
             problems.append(f"counters.snapshot_generation {gen} < {n} snapshots")
+        nv = con.execute("SELECT count(*) FROM snapshot_versions").fetchone()[0]
+        if nv != n:
+            problems.append(f"{nv} versions for {n} snapshots (one 'create' version each expected)")
     finally:
         con.close()
     return problems
@@ -290,10 +346,17 @@ def check_against_server(db_path: str, seeded: dict, samples: int = 20) -> list[
 # Bulk seeding straight into SQLite
 
 
+HISTORY_EVERY = 10     # one step in HISTORY_EVERY has HISTORY_VERSIONS versions, the others one
+HISTORY_VERSIONS = 3
+
+
 def seed_sql(db_path: str, email: str, n_workspaces: int, n_flows: int, seed: int = 7,
              log=print) -> dict:
     """Writes `n_flows` flows of ten steps, each step with a snapshot, into a migrated database
-    whose user `email` exists (made by `flowsnap user create`). The user owns every workspace."""
+    whose user `email` exists (made by `flowsnap user create`). The user owns every workspace and
+    made every change. Step `step_K` with K - 1 == flow number mod 10 (a tenth of the steps, one
+    per flow) has three versions (created, then updated twice: the snapshot is revision 3); every
+    other step has its `create` version. Audit events as the API would have written them."""
     t0 = time.time()
     rng = random.Random(seed)
     con = sqlite3.connect(db_path, isolation_level=None)
@@ -304,18 +367,24 @@ def seed_sql(db_path: str, email: str, n_workspaces: int, n_flows: int, seed: in
     user_pk, user_id = con.execute("SELECT pk, id FROM users WHERE email = ?", (email,)).fetchone()
     contract_pk = con.execute("SELECT pk FROM contracts ORDER BY pk LIMIT 1").fetchone()[0]
     now = now_ms()
-    start = now - 90 * 86_400_000  # creation times spread over the last 90 days
+    # Creation times spread over the last 80 days: within the default audit_retention_days (90),
+    # so that the server's purge finds nothing to remove while the benchmark runs.
+    start = now - 80 * 86_400_000
 
     con.execute("BEGIN")
     workspaces = []
+    events = []
     for w in range(n_workspaces):
         t = start + w
+        ws_id = new_id()
         cur = con.execute("INSERT INTO workspaces (id, contract_pk, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                          (new_id(), contract_pk, f"Bench workspace {w + 1}", t, t))
+                          (ws_id, contract_pk, f"Bench workspace {w + 1}", t, t))
         ws_pk = cur.lastrowid
         con.execute("INSERT INTO members (workspace_pk, user_pk, role, added_at) VALUES (?, ?, 'owner', ?)",
                     (ws_pk, user_pk, t))
-        workspaces.append(ws_pk)
+        workspaces.append((ws_pk, ws_id))
+        events.append((t, "workspace.create", user_id, None, ws_id, "workspace", ws_id, None, None))
+    con.executemany(INSERT_EVENT, events)
     con.execute("COMMIT")
 
     first_pk = (con.execute("SELECT coalesce(max(pk), 0) FROM flows").fetchone()[0]) + 1
@@ -324,40 +393,91 @@ def seed_sql(db_path: str, email: str, n_workspaces: int, n_flows: int, seed: in
     flow_ids = []
     batch = 5000
     step_names = [f"step_{k}" for k in range(1, STEPS + 1)]
+    n_versions = 0
     for b0 in range(0, n_flows, batch):
         con.execute("BEGIN")
-        flows, steps, snaps = [], [], []
+        flows, steps, snaps, versions, events = [], [], [], [], []
         for i in range(b0, min(n_flows, b0 + batch)):
             pk = first_pk + i
             fid = new_id()
             flow_ids.append(fid)
+            ws_pk, ws_id = workspaces[i % n_workspaces]
             created = start + int((now - start) * i / max(1, n_flows))
-            flows.append((pk, fid, workspaces[i % n_workspaces], user_id, f"Bench flow {i + 1}",
+            flows.append((pk, fid, ws_pk, user_id, f"Bench flow {i + 1}",
                           f"Benchmark flow {i + 1}, ten steps", "ordinary", "inactive", "jsonata",
                           None, stored_graph(graph_doc(i)), "{}", created, created, None, None))
+            events.append((created, "flow.create", user_id, None, ws_id, "flow", fid, fid, None))
             for pos, step in enumerate(step_names):
                 steps.append((pk, step, pos))
                 generation += 1
-                prefix, suffix = pool[rng.randrange(len(pool))]
-                snaps.append((pk, step, prefix + str(generation) + suffix, 1, generation, created))
+                revisions = HISTORY_VERSIONS if pos == i % HISTORY_EVERY else 1
+                value = None
+                for rev in range(1, revisions + 1):
+                    prefix, suffix = pool[rng.randrange(len(pool))]
+                    value = prefix + str(generation) + suffix
+                    t = created + (rev - 1) * 20_000  # changed every 20 s after its creation
+                    versions.append((pk, step, generation, rev, "create" if rev == 1 else "update",
+                                     value, t, user_id, None))
+                    events.append((t, "snapshot.create" if rev == 1 else "snapshot.update", user_id, None,
+                                   ws_id, "snapshot", step, fid, f"{generation}-{rev}"))
+                snaps.append((pk, step, value, revisions, generation, t, created, user_id))
+        n_versions += len(versions)
         con.executemany("INSERT INTO flows (pk, id, workspace_pk, creator_id, name, description, type, status, "
                         "default_mapper_type, cron, graph, nodes_config, created_at, updated_at, "
                         "last_start_time, last_stop_time) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", flows)
         con.executemany("INSERT INTO steps (flow_pk, step_id, position) VALUES (?,?,?)", steps)
-        con.executemany("INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at) "
-                        "VALUES (?,?,?,?,?,?)", snaps)
+        con.executemany("INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at, "
+                        "created_at, updated_by) VALUES (?,?,?,?,?,?,?,?)", snaps)
+        con.executemany("INSERT INTO snapshot_versions (flow_pk, step_id, generation, revision, operation, value, "
+                        "created_at, created_by, restored_from) VALUES (?,?,?,?,?,?,?,?,?)", versions)
+        con.executemany(INSERT_EVENT, events)
         con.execute("UPDATE counters SET value = ? WHERE name = 'snapshot_generation'", (generation,))
         con.execute("COMMIT")
         done = min(n_flows, b0 + batch)
         if done % 20000 == 0 or done == n_flows:
-            log(f"  bulk seed: {done}/{n_flows} flows, {done * STEPS} snapshots, {time.time() - t0:.0f} s")
+            log(f"  bulk seed: {done}/{n_flows} flows, {done * STEPS} snapshots, {n_versions} versions, "
+                f"{time.time() - t0:.0f} s")
     bad = con.execute("PRAGMA foreign_key_check").fetchmany(5)
     if bad:
         raise RuntimeError(f"bulk seed broke a foreign key: {bad}")
     # No ANALYZE: the server never runs it, so the planner must see what it sees in production.
     back = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     n_snap = con.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+    n_ver = con.execute("SELECT count(*) FROM snapshot_versions").fetchone()[0]
+    n_ev = con.execute("SELECT count(*) FROM audit_events").fetchone()[0]
     con.close()
-    log(f"bulk-seeded {n_flows} flows, {n_snap} snapshots in {time.time() - t0:.0f} s "
-        f"(journal_mode back to {back}, {os.path.getsize(db_path) / 2**20:.0f} MiB)")
-    return {"full": flow_ids, "snapshots": n_snap}
+    log(f"bulk-seeded {n_flows} flows, {n_snap} snapshots, {n_ver} versions, {n_ev} audit events "
+        f"in {time.time() - t0:.0f} s (journal_mode back to {back}, {os.path.getsize(db_path) / 2**20:.0f} MiB)")
+    return {"full": flow_ids, "snapshots": n_snap, "versions": n_ver, "events": n_ev,
+            "workspaces": [w for _, w in workspaces]}
+
+
+INSERT_EVENT = ("INSERT INTO audit_events (created_at, action, user_id, request_id, workspace_id, target_type, "
+                "target_id, flow_id, version_id) VALUES (?,?,?,?,?,?,?,?,?)")
+
+
+def storage(db_path: str) -> dict:
+    """Bytes of the file by what they hold, from SQLite's dbstat table (every page of every
+    B-tree): the snapshot history (table snapshot_versions and its index), the audit log (table
+    and index), the rest; with the number of versions and the bytes of their values, so that the
+    per-version overhead (row header, the other columns, the index entry, page slack) is
+    measured, not guessed. Reads every page of the file."""
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        page = con.execute("PRAGMA page_size").fetchone()[0]
+        pages = con.execute("PRAGMA page_count").fetchone()[0]
+        by_name = dict(con.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall())
+        n_ver, ver_value = con.execute("SELECT count(*), coalesce(sum(length(value)), 0) FROM snapshot_versions").fetchone()
+        n_snap, snap_value = con.execute("SELECT count(*), coalesce(sum(length(value)), 0) FROM snapshots").fetchone()
+        n_ev = con.execute("SELECT count(*) FROM audit_events").fetchone()[0]
+    finally:
+        con.close()
+    history = by_name.get("snapshot_versions", 0) + by_name.get("snapshot_versions_by_step", 0)
+    audit = by_name.get("audit_events", 0) + by_name.get("audit_by_workspace", 0)
+    total = page * pages
+    return {"file": total, "history": history, "audit": audit, "without_history": total - history,
+            "without_history_or_audit": total - history - audit, "versions": n_ver,
+            "version_value_bytes": ver_value, "snapshots": n_snap, "snapshot_value_bytes": snap_value,
+            "events": n_ev, "page_size": page,
+            "version_overhead": (history - ver_value) / n_ver if n_ver else float("nan"),
+            "event_bytes": audit / n_ev if n_ev else float("nan")}

@@ -6,10 +6,10 @@
 -- are per-connection counters, and per-connection targets are per-thread targets.
 --
 -- Environment:
---   BENCH_MODE     healthz | get_one | get_list | get_flow | patch | postdelete
+--   BENCH_MODE     healthz | get_one | get_list | get_flow | patch | versions | audit | postdelete
 --   BENCH_AUTH     value of the Authorization header ("Basic ...")
 --   BENCH_TARGETS  prefix of the target files: connection i reads BENCH_TARGETS.i, the flow ids
---                  (one a line) that it alone uses; bench.py deals lines i, i+N, i+2N, ... of the
+--                  (one a line; workspace ids in the audit mode) that it alone uses; bench.py deals lines i, i+N, i+2N, ... of the
 --                  whole list into it. (Each thread reading the whole list would delay the start
 --                  of the last threads: wrk starts its clock only after creating every thread, so
 --                  the first threads' early requests would inflate the rate.)
@@ -68,6 +68,8 @@ end
 -- ratio, since wrk shares the machine's cores with it. /healthz was always one prebuilt string.
 local head_tail     -- " HTTP/1.1\r\n" .. every header line (Host, Authorization, ...)
 local get_one_tails = {} -- [k]: "/snapshots/step_k HTTP/1.1\r\n...\r\n"
+local versions_tails = {} -- [k]: "/snapshots/step_k/versions?page[size]=10 HTTP/1.1\r\n...\r\n"
+local audit_tail          -- "/audit?page[size]=50 HTTP/1.1\r\n...\r\n"
 local write_tails = {}   -- [step][i]: step's path end, headers, Content-Length, blank line, body i
 local delete_req         -- postdelete: the DELETE of this connection's scratch step
 local step_ids = {}
@@ -92,11 +94,13 @@ function init(args)
    for k = 1, 10 do
       step_ids[k] = "step_" .. k
       get_one_tails[k] = "/snapshots/step_" .. k .. head_tail
+      versions_tails[k] = "/snapshots/step_" .. k .. "/versions?page[size]=10" .. head_tail
    end
+   audit_tail = "/audit?page[size]=50" .. head_tail
    if mode ~= "healthz" then
       flows = lines(os.getenv("BENCH_TARGETS") .. "." .. idx)
       if #flows == 0 then
-         error("connection " .. idx .. ": no target flow (fewer flow ids than connections?)")
+         error("connection " .. idx .. ": no target (fewer target ids than connections?)")
       end
    end
    if mode == "patch" or mode == "postdelete" then
@@ -128,6 +132,12 @@ function request()
       return "GET /v2/flows/" .. flows[math.random(#flows)] .. "/snapshots" .. head_tail
    elseif mode == "get_flow" then
       return "GET /v2/flows/" .. flows[math.random(#flows)] .. head_tail
+   elseif mode == "versions" then
+      -- A page of 10 versions of a random step (bench.py makes sure every step has 10).
+      return "GET /v2/flows/" .. flows[math.random(#flows)] .. versions_tails[math.random(10)]
+   elseif mode == "audit" then
+      -- A page of 50 events of one of this connection's workspaces (here `flows` holds workspace ids).
+      return "GET /v2/workspaces/" .. flows[math.random(#flows)] .. audit_tail
    elseif mode == "patch" then
       -- This connection's own flows only (disjoint from every other connection's), every step.
       step = step + 1
