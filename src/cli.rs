@@ -45,6 +45,30 @@ enum Command {
         /// Worker threads handling requests [default: 16].
         #[arg(long, value_name = "N")]
         workers: Option<usize>,
+        /// Load this fixture file at start (into an empty database only); enables
+        /// POST /_flowsnap/reset.
+        #[arg(long, value_name = "FILE")]
+        fixture: Option<PathBuf>,
+        /// Serve a new temporary database, removed when the server exits.
+        #[arg(long)]
+        ephemeral: bool,
+        /// Serve the built-in demo data set (ephemeral, unless --db names a file to keep it in).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Write the database (or the named workspaces, with their members' users) as a fixture file.
+    Export {
+        /// Only this workspace (repeatable).
+        #[arg(long = "workspace", value_name = "ID")]
+        workspaces: Vec<String>,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Load a fixture file into the database, all or nothing; prints a one-line JSON summary.
+    Import {
+        /// The fixture file (see docs/fixture.schema.json).
+        file: PathBuf,
     },
     /// Manage users without the HTTP API.
     #[command(subcommand)]
@@ -109,7 +133,10 @@ pub fn main() -> i32 {
     if let Some(db) = &cli.db {
         flags.push(("db", toml::Value::String(db.display().to_string())));
     }
-    if let Command::Serve { listen, workers } = &cli.command {
+    if let Command::Serve {
+        listen, workers, ..
+    } = &cli.command
+    {
         if let Some(l) = listen {
             flags.push(("listen", toml::Value::String(l.clone())));
         }
@@ -125,7 +152,8 @@ pub fn main() -> i32 {
         }
     };
     init_logging(&config.log_level, &config.log_format);
-    match run(cli.command, config) {
+    let db_given = cli.db.is_some();
+    match run(cli.command, config, db_given) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("flowsnap: {e}");
@@ -183,9 +211,70 @@ fn open(config: &Config) -> Result<std::sync::Arc<Store>, String> {
         .map_err(|e| format!("cannot open database {}: {}", config.db.display(), e.detail))
 }
 
-fn run(command: Command, config: Config) -> Result<(), String> {
+fn run(command: Command, config: Config, db_given: bool) -> Result<(), String> {
     match command {
-        Command::Serve { .. } => server::run(config),
+        Command::Serve {
+            fixture,
+            ephemeral,
+            demo,
+            ..
+        } => server::run(
+            config,
+            server::ServeOptions {
+                fixture,
+                ephemeral,
+                demo,
+                db_given,
+            },
+        ),
+        Command::Import { file } => {
+            let text = server::read_fixture(&file, config.max_fixture_bytes)?;
+            let what = format!("fixture {}", file.display());
+            let started = std::time::Instant::now();
+            let fx = crate::fixture::parse(&text, &config)
+                .map_err(|e| format!("{what}: {}", e.detail))?;
+            drop(text);
+            log::info!(
+                "{what} read and checked in {} ms",
+                started.elapsed().as_millis()
+            );
+            let store = open(&config)?;
+            let result = server::load_fixture(&store, fx, &what, config.history_max_versions);
+            store.shutdown();
+            println!("{}", result?.to_json());
+            Ok(())
+        }
+        Command::Export { workspaces, out } => {
+            if !config.db.exists() {
+                return Err(format!(
+                    "database {} does not exist; nothing to export",
+                    config.db.display()
+                ));
+            }
+            let store = open(&config)?;
+            let result = match &out {
+                Some(path) => std::fs::File::create(path)
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))
+                    .and_then(|f| {
+                        let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+                        crate::fixture::export::export(&store, &workspaces, &mut w).map_err(|e| {
+                            // No half-written fixture file is left behind.
+                            let _ = std::fs::remove_file(path);
+                            e.detail
+                        })
+                    }),
+                None => {
+                    let mut w =
+                        std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                    crate::fixture::export::export(&store, &workspaces, &mut w)
+                        .map_err(|e| e.detail)
+                }
+            };
+            store.shutdown();
+            let summary = result?;
+            log::info!("exported {}", summary.to_json());
+            Ok(())
+        }
         Command::Migrate => {
             let store = open(&config)?;
             store.shutdown();

@@ -72,6 +72,8 @@ pub struct Config {
     pub history_max_versions: u32,
     /// Days an audit event is kept (section 10); 0 keeps events for ever.
     pub audit_retention_days: u32,
+    /// Largest fixture file `import` and `serve --fixture` read, in bytes.
+    pub max_fixture_bytes: u64,
 }
 
 impl Default for Config {
@@ -106,6 +108,7 @@ impl Default for Config {
             read_mmap_bytes: 1 << 30,
             history_max_versions: 10,
             audit_retention_days: 90,
+            max_fixture_bytes: 1 << 30,
         }
     }
 }
@@ -141,6 +144,7 @@ const KEYS: &[&str] = &[
     "read_mmap_bytes",
     "history_max_versions",
     "audit_retention_days",
+    "max_fixture_bytes",
 ];
 
 /// SQLite's largest string or blob (SQLITE_MAX_LENGTH of the bundled build): a body, snapshot or
@@ -151,7 +155,8 @@ pub const SQLITE_MAX_LENGTH: u64 = 1_000_000_000;
 pub const MIN_IDLE_TIMEOUT_SECS: u64 = 5;
 
 /// Environment variables with the prefix that are not settings.
-const ENV_NOT_SETTINGS: &[&str] = &["FLOWSNAP_CONFIG"];
+/// (`FLOWSNAP_BIN` is where test suites name the binary: see the README's examples.)
+const ENV_NOT_SETTINGS: &[&str] = &["FLOWSNAP_CONFIG", "FLOWSNAP_BIN"];
 
 impl Config {
     /// Builds the configuration from a file (if any), the environment and flag overrides.

@@ -22,6 +22,72 @@ pub fn iso_ms(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
 }
 
+/// The time `iso_ms` writes (`2026-11-27T10:23:58.123Z`; the fraction may be absent or have 1 to
+/// 3 digits), in milliseconds since the epoch; `None` for anything else.
+pub fn parse_iso_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(r)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let milli = match &b[19..] {
+        [b'Z'] => 0,
+        [b'.', frac @ .., b'Z'] if (1..=3).contains(&frac.len()) => {
+            let n = num(20..20 + frac.len())?;
+            n * 10i64.pow(3 - frac.len() as u32)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&m) || h > 23 || min > 59 || sec > 59 {
+        return None;
+    }
+    let days = days_from_civil(y, m as u32, d as u32)?;
+    Some(days * 86_400_000 + h * 3_600_000 + min * 60_000 + sec * 1000 + milli)
+}
+
+/// Howard Hinnant's civil-to-days algorithm; `None` for a day the month does not have.
+fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if d == 0 || d > month_days[(m - 1) as usize] {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -140,6 +206,32 @@ mod tests {
         assert_eq!(iso_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso_ms(1_795_774_638_123), "2026-11-27T10:17:18.123Z");
         assert_eq!(iso_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn iso_times_parse_back() {
+        for ms in [0, 1_795_774_638_123, 951_782_400_000, 1_700_000_000_001] {
+            assert_eq!(parse_iso_ms(&iso_ms(ms)), Some(ms));
+        }
+        assert_eq!(
+            parse_iso_ms("2026-11-27T10:23:58Z"),
+            Some(1_795_775_038_000)
+        );
+        assert_eq!(
+            parse_iso_ms("2026-11-27T10:23:58.1Z"),
+            Some(1_795_775_038_100)
+        );
+        for bad in [
+            "",
+            "2026-11-27",
+            "2026-02-30T00:00:00Z",
+            "2026-11-27T24:00:00Z",
+            "2026-11-27T10:23:58.1234Z",
+            "2026-11-27 10:23:58Z",
+            "2026-11-27T10:23:58+01:00",
+        ] {
+            assert_eq!(parse_iso_ms(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Writes read the body first but report its errors only after the flow (404) and the caller's
 //! permission (403) have been checked inside the write transaction, which is the spec's order.
 
-use super::doc::{opt_nullable_str, opt_str, parse_write, relationship_id, req_str, WriteDoc};
+use super::doc::{parse_write, relationship_id, WriteDoc};
 use super::{audit_event, json_response, no_content, raw_json_response, Ctx};
 use crate::access::{require, Perm};
 use crate::config::Config;
@@ -13,10 +13,10 @@ use crate::db::flows::{self as store, Flow, FlowPatch, ListQuery, NewFlow, Sort}
 use crate::db::snapshots::Change;
 use crate::db::{snapshots, workspaces};
 use crate::error::{Error, Result};
-use crate::graph;
+use crate::rules;
 use crate::util::{iso_ms, json_str};
 use rouille::Response;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// The flow resource as JSON text. The stored graph and nodes_config are JSON text already
 /// (normalized when written) and go into the document as they are, without a parse.
@@ -59,116 +59,12 @@ fn single(status: u16, f: &Flow) -> Response {
     raw_json_response(status, format!(r#"{{"data":{},"meta":{{}}}}"#, resource(f)))
 }
 
-const FLOW_TYPES: [&str; 2] = ["ordinary", "long_running"];
-
-fn flow_type(attrs: &Map<String, Value>) -> Result<Option<String>> {
-    match opt_str(attrs, "type")? {
-        Some(t) if FLOW_TYPES.contains(&t.as_str()) => Ok(Some(t)),
-        Some(t) => Err(Error::invalid(
-            "/data/attributes/type",
-            format!("flow type {t:?} must be \"ordinary\" or \"long_running\""),
-        )),
-        None => Ok(None),
-    }
-}
-
-fn flow_name(attrs: &Map<String, Value>) -> Result<Option<String>> {
-    match opt_str(attrs, "name")? {
-        Some(n) if n.trim().is_empty() || n.chars().count() > 255 => Err(Error::invalid(
-            "/data/attributes/name",
-            "`name` must be 1 to 255 characters, not only spaces",
-        )),
-        other => Ok(other),
-    }
-}
-
-fn flow_graph(attrs: &Map<String, Value>, max_steps: usize) -> Result<Option<graph::Graph>> {
-    match attrs.get("graph") {
-        None => Ok(None),
-        Some(g) => graph::validate(g, max_steps).map(Some),
-    }
-}
-
-fn nodes_config(attrs: &Map<String, Value>) -> Result<Option<String>> {
-    match attrs.get("nodes_config") {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some("{}".into())),
-        Some(v @ Value::Object(_)) => Ok(Some(v.to_string())),
-        Some(_) => Err(Error::invalid(
-            "/data/attributes/nodes_config",
-            "`nodes_config` must be an object",
-        )),
-    }
-}
-
-/// A string attribute (absent, null or a string) of at most `max` characters.
-fn bounded<T: AsRef<str>>(v: Option<T>, name: &str, max: usize) -> Result<Option<T>> {
-    if v.as_ref().is_some_and(|s| s.as_ref().chars().count() > max) {
-        return Err(Error::invalid(
-            &format!("/data/attributes/{name}"),
-            format!("`{name}` must be at most {max} characters"),
-        ));
-    }
-    Ok(v)
-}
-
-fn bounded_nullable(
-    v: Option<Option<String>>,
-    name: &str,
-    max: usize,
-) -> Result<Option<Option<String>>> {
-    match v {
-        Some(Some(s)) => Ok(Some(bounded(Some(s), name, max)?)),
-        other => Ok(other),
-    }
-}
-
 fn patch_from(doc: &WriteDoc, config: &Config) -> Result<FlowPatch> {
-    let a = &doc.attributes;
-    let p = FlowPatch {
-        name: flow_name(a)?,
-        description: bounded_nullable(opt_nullable_str(a, "description")?, "description", 10_000)?,
-        flow_type: flow_type(a)?,
-        default_mapper_type: bounded(
-            opt_str(a, "default_mapper_type")?,
-            "default_mapper_type",
-            255,
-        )?,
-        cron: bounded_nullable(opt_nullable_str(a, "cron")?, "cron", 255)?,
-        graph: flow_graph(a, config.max_flow_steps)?,
-        nodes_config: nodes_config(a)?,
-    };
-    let bytes = p.graph.as_ref().map_or(0, |g| g.json.len())
-        + p.nodes_config.as_ref().map_or(0, String::len);
-    if bytes > config.max_flow_bytes {
-        return Err(Error::too_large(format!(
-            "The flow's graph and nodes_config are {bytes} bytes of JSON; the limit (max_flow_bytes) is {} bytes",
-            config.max_flow_bytes
-        )));
-    }
-    Ok(p)
+    rules::flow_patch(&doc.attributes, config)
 }
 
 fn new_flow(doc: &WriteDoc, config: &Config) -> Result<NewFlow> {
-    let a = &doc.attributes;
-    req_str(a, "name")?;
-    req_str(a, "type")?;
-    if !a.contains_key("graph") {
-        return Err(Error::invalid(
-            "/data/attributes/graph",
-            "`graph` is required: {\"nodes\": [...], \"edges\": [...]}",
-        ));
-    }
-    let p = patch_from(doc, config)?;
-    Ok(NewFlow {
-        name: p.name.unwrap_or_default(),
-        description: p.description.unwrap_or(None),
-        flow_type: p.flow_type.unwrap_or_default(),
-        default_mapper_type: p.default_mapper_type.unwrap_or_else(|| "jsonata".into()),
-        cron: p.cron.unwrap_or(None),
-        graph: p.graph.ok_or_else(|| Error::internal("graph vanished"))?,
-        nodes_config: p.nodes_config.unwrap_or_else(|| "{}".into()),
-    })
+    rules::new_flow(&doc.attributes, config)
 }
 
 /// Runs `f` in a write transaction once the flow exists (404) and the caller holds `perm` (403).
@@ -241,7 +137,7 @@ pub fn list(ctx: &Ctx) -> Result<Response> {
     };
     let flow_type = match ctx.param("filter[type]") {
         None => None,
-        Some(t) if FLOW_TYPES.contains(&t) => Some(t.to_string()),
+        Some(t) if rules::FLOW_TYPES.contains(&t) => Some(t.to_string()),
         Some(t) => {
             return Err(Error::bad_request(format!(
                 "filter[type] must be ordinary or long_running, not {t:?}"

@@ -2,6 +2,7 @@
 //! an `Error` becomes a response. Resource handlers live one per module beside this file; they
 //! parse and authorize, run one store transaction, and build the document. They write no SQL.
 
+pub mod admin;
 pub mod audit;
 pub mod console;
 pub mod contracts;
@@ -38,6 +39,9 @@ pub struct App {
     requests: AtomicU64,
     /// `None` with `metrics = false`.
     metrics: Option<Metrics>,
+    /// The database right after the fixture was loaded (`serve --fixture`/`--demo`): what
+    /// `POST /_flowsnap/reset` restores. None: the reset path does not exist.
+    pub baseline: Option<Arc<crate::db::Baseline>>,
 }
 
 impl App {
@@ -56,7 +60,14 @@ impl App {
             // restarts, the low half counts this process's requests.
             requests: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
             metrics,
+            baseline: None,
         })
+    }
+
+    /// Enables `POST /_flowsnap/reset`, which restores `baseline`.
+    pub fn with_baseline(mut self, baseline: crate::db::Baseline) -> App {
+        self.baseline = Some(Arc::new(baseline));
+        self
     }
 }
 
@@ -99,6 +110,7 @@ enum Route<'a> {
     Audit,
     AuditEvent(&'a str),
     Task(&'a str, &'a str),
+    Reset,
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
@@ -134,6 +146,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         ["v2", "audit"] => Audit,
         ["v2", "audit", id] => AuditEvent(id),
         ["v1", "tasks", id, "steps", sid] => Task(id, sid),
+        ["_flowsnap", "reset"] => Reset,
         _ => return None,
     })
 }
@@ -148,7 +161,7 @@ fn allowed(r: Route) -> &'static str {
         SnapshotRestore(..) => "POST",
         Users | Workspaces | Flows | Snapshots(_) | Members(_) => "GET, POST",
         User(_) => "GET, DELETE",
-        UserApiKey(_) | FlowStart(_) | FlowStop(_) => "POST",
+        UserApiKey(_) | FlowStart(_) | FlowStop(_) | Reset => "POST",
         Workspace(_) | Flow(_) | Member(..) | Snapshot(..) => "GET, PATCH, DELETE",
     }
 }
@@ -186,6 +199,7 @@ fn template(r: Option<Route>) -> &'static str {
         Audit => "/v2/audit",
         AuditEvent(_) => "/v2/audit/{id}",
         Task(..) => "/v1/tasks/{flow_id}/steps/{step_id}",
+        Reset => "/_flowsnap/reset",
     }
 }
 
@@ -344,6 +358,8 @@ fn dispatch(app: &App, req: &Request, path: &str, route: Option<Route>) -> Resul
     let who = app
         .auth
         .confirm(&app.store, header, allow_password, identity)?;
+    // The reset path exists only on a server started with a fixture.
+    let route = route.filter(|r| *r != Route::Reset || app.baseline.is_some());
     let Some(route) = route else {
         return Err(Error::not_found(format!(
             "No resource at {path}; see GET /v2/openapi.json for the paths this server has"
@@ -388,6 +404,7 @@ fn dispatch(app: &App, req: &Request, path: &str, route: Option<Route>) -> Resul
         (WorkspaceAudit(id), "GET") => audit::workspace(&ctx, id),
         (Audit, "GET") => audit::list(&ctx),
         (AuditEvent(id), "GET") => audit::get(&ctx, id),
+        (Reset, "POST") => admin::reset(&ctx),
         (r, _) => Err(method_not_allowed(allowed(r))),
     }
 }

@@ -83,7 +83,7 @@ pub fn get(ctx: &Ctx, id: &str) -> Result<Response> {
 
 fn name_attr(attrs: &serde_json::Map<String, Value>, name: &str) -> Result<String> {
     let v = req_str(attrs, name)?;
-    if v.chars().count() > 100 || v.chars().any(|c| c.is_control()) {
+    if !crate::rules::person_name_ok(&v) {
         return Err(Error::invalid(
             &format!("/data/attributes/{name}"),
             format!("`{name}` must be at most 100 characters, without control characters"),

@@ -36,18 +36,9 @@ fn member_resource(ws_id: &str, m: &Member) -> Value {
     })
 }
 
-/// Name rule: 3 to 40 characters of letters, digits, space, `-` and `_`.
-pub fn name_ok(name: &str) -> bool {
-    let n = name.chars().count();
-    (3..=40).contains(&n)
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == ' ' || c == '-' || c == '_')
-}
-
 fn name_attr(attrs: &serde_json::Map<String, Value>) -> Result<String> {
     let name = req_str(attrs, "name")?;
-    if !name_ok(&name) {
+    if !crate::rules::workspace_name_ok(&name) {
         return Err(Error::invalid(
             "/data/attributes/name",
             format!("workspace name {name:?} must be 3 to 40 characters of letters, digits, space, `-` and `_`"),
@@ -275,15 +266,4 @@ pub fn remove_member(ctx: &Ctx, id: &str, user_id: &str) -> Result<Response> {
         audit_event(c, &who, "member.remove", Some(&w.id), Target::Member(&uid))
     })?;
     Ok(no_content())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn name_rule() {
-        assert!(super::name_ok("My team_1-x"));
-        assert!(!super::name_ok("ab"));
-        assert!(!super::name_ok(&"a".repeat(41)));
-        assert!(!super::name_ok("a/b/c"));
-    }
 }

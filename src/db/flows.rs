@@ -35,12 +35,12 @@ impl Flow {
     }
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "f.pk, f.id, f.workspace_pk, w.id, f.creator_id, f.name, f.description, f.type, \
      f.status, f.default_mapper_type, f.cron, f.graph, f.nodes_config, f.created_at, f.updated_at, \
      f.last_start_time, f.last_stop_time";
 
-fn from_row(r: &Row) -> rusqlite::Result<Flow> {
+pub(crate) fn from_row(r: &Row) -> rusqlite::Result<Flow> {
     Ok(Flow {
         pk: r.get(0)?,
         id: r.get(1)?,

@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod backup;
 pub mod check;
+pub mod fixture;
 pub mod flows;
 pub mod migrate;
 pub mod snapshots;
@@ -55,6 +56,15 @@ type Finish = Box<dyn FnOnce(Option<Error>) + Send>;
 /// answer its caller once the outcome of the commit is known.
 /// Called with `None` when the job cannot run at all (the transaction could not begin).
 type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+/// A job that needs the writer's connection to itself, outside any transaction (see
+/// `Store::exclusive`).
+type Exclusive = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// What the writer thread is sent.
+enum Msg {
+    Job(Job),
+    Exclusive(Exclusive),
+}
 
 thread_local! {
     /// This thread's read connection and the id of the store it belongs to.
@@ -98,7 +108,7 @@ pub struct Store {
     id: u64,
     config: StoreConfig,
     counters: Arc<WriterCounters>,
-    writer: Mutex<Option<SyncSender<Job>>>,
+    writer: Mutex<Option<SyncSender<Msg>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -163,7 +173,7 @@ impl Store {
             let pages = (config.max_db_bytes / page_size.max(512)).max(1);
             writer_conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
         }
-        let (tx, rx) = mpsc::sync_channel::<Job>(config.write_queue_max);
+        let (tx, rx) = mpsc::sync_channel::<Msg>(config.write_queue_max);
         let batch_max = config.write_batch_max;
         let counters = Arc::new(WriterCounters::default());
         let writer_counters = counters.clone();
@@ -250,6 +260,83 @@ impl Store {
             });
             (ok, finish)
         });
+        self.send(Msg::Job(job))?;
+        reply_rx.recv().map_err(|_| {
+            log::error!("a write job ended without an answer (it panicked)");
+            Error::internal("An internal error happened; it has been logged.")
+        })?
+    }
+
+    /// Runs `f` on the writer thread with its connection to itself, between two write groups and
+    /// outside any transaction: no other write runs before `f` returns. For what cannot run
+    /// inside the writer's transaction (`restore`: SQLite's backup API into the database).
+    pub fn exclusive<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = mpsc::sync_channel::<Result<T>>(1);
+        let request = crate::reqlog::current();
+        let job: Exclusive = Box::new(move |conn: &mut Connection| {
+            let _marked = crate::reqlog::enter(request);
+            let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
+                .unwrap_or_else(|_| Err(Error::internal("an exclusive write job panicked")));
+            if !conn.is_autocommit() {
+                // `f` must leave no transaction open; the next group begins its own.
+                let _ = exec(conn, "ROLLBACK");
+            }
+            let _ = reply_tx.send(result);
+        });
+        self.send(Msg::Exclusive(job))?;
+        reply_rx.recv().map_err(|_| {
+            log::error!("an exclusive write job ended without an answer");
+            Error::internal("An internal error happened; it has been logged.")
+        })?
+    }
+
+    /// A copy of the whole database as it is now, in memory (SQLite's backup API from a read
+    /// connection, so a consistent snapshot); `restore` makes the database that copy again.
+    pub fn baseline(&self) -> Result<Baseline> {
+        let src = open_connection(&self.config, true)?;
+        let mut dst = Connection::open_in_memory()?;
+        {
+            let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
+            backup_all(&backup)?;
+        }
+        Ok(Baseline(Mutex::new(dst)))
+    }
+
+    /// Makes the database exactly `baseline` again, page for page, in one step of SQLite's backup
+    /// API on the writer thread (`exclusive`: no write is half done while it runs, and the writes
+    /// queued behind it see the restored state). Readers in WAL mode keep the view their read
+    /// transaction began with and see the restored database from their next one. Then `after`
+    /// runs in a write transaction of its own (for the event that records the restore).
+    pub fn restore<F>(&self, baseline: Arc<Baseline>, after: F) -> Result<()>
+    where
+        F: FnOnce(&Connection) -> Result<()> + Send + 'static,
+    {
+        self.exclusive(move |conn| {
+            {
+                let src = baseline.0.lock().map_err(|_| poisoned())?;
+                let backup = rusqlite::backup::Backup::new(&src, conn)?;
+                backup_all(&backup)?;
+            }
+            exec(conn, "BEGIN IMMEDIATE")?;
+            if let Err(e) = after(conn) {
+                let _ = exec(conn, "ROLLBACK");
+                return Err(e);
+            }
+            exec(conn, "COMMIT")?;
+            // The copy went through the WAL: move it into the database file now, so that reads
+            // after the reset find their pages there instead of looking each up in the WAL.
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                log::warn!("checkpoint after the reset: {e}");
+            }
+            Ok(())
+        })
+    }
+
+    fn send(&self, msg: Msg) -> Result<()> {
         let sender = self.writer.lock().map_err(|_| poisoned())?.clone();
         let Some(sender) = sender else {
             return Err(Error::new(
@@ -257,10 +344,14 @@ impl Store {
                 "The server is shutting down; retry shortly.",
             ));
         };
-        // Counted before it is sent, so that the writer's decrement never comes first.
-        self.counters.queued.fetch_add(1, Ordering::Relaxed);
-        let sent = sender.try_send(job);
-        if sent.is_err() {
+        // A write job is counted before it is sent, so that the writer's decrement never comes
+        // first (exclusive jobs are not in the queue length: the writer does not count them).
+        let counted = matches!(msg, Msg::Job(_));
+        if counted {
+            self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        }
+        let sent = sender.try_send(msg);
+        if sent.is_err() && counted {
             self.counters.queued.fetch_sub(1, Ordering::Relaxed);
         }
         match sent {
@@ -275,10 +366,7 @@ impl Store {
                 ))
             }
         }
-        reply_rx.recv().map_err(|_| {
-            log::error!("a write job ended without an answer (it panicked)");
-            Error::internal("An internal error happened; it has been logged.")
-        })?
+        Ok(())
     }
 
     /// The writer's counters now.
@@ -314,6 +402,20 @@ impl Store {
     }
 }
 
+/// A copy of a database kept in memory (`Store::baseline`).
+pub struct Baseline(Mutex<Connection>);
+
+/// Copies every page in one backup step: the destination changes in one transaction.
+fn backup_all(backup: &rusqlite::backup::Backup) -> Result<()> {
+    match backup.step(-1)? {
+        rusqlite::backup::StepResult::Done => Ok(()),
+        other => Err(Error::new(
+            Kind::Unavailable,
+            format!("the database copy could not complete ({other:?}); nothing was changed, retry"),
+        )),
+    }
+}
+
 /// Runs one cached statement that returns no rows (BEGIN, COMMIT, SAVEPOINT, ...).
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
@@ -328,18 +430,31 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The writer thread: takes the queued jobs in groups and commits each group once.
 fn writer_loop(
-    conn: Connection,
-    rx: Receiver<Job>,
+    mut conn: Connection,
+    rx: Receiver<Msg>,
     batch_max: usize,
     retention_days: u32,
     counters: &WriterCounters,
 ) {
     let mut last_purge: Option<std::time::Instant> = None;
-    while let Ok(first) = rx.recv() {
+    // An exclusive job that arrived while a group was being gathered runs right after it.
+    let mut next: Option<Msg> = None;
+    while let Some(msg) = next.take().or_else(|| rx.recv().ok()) {
+        let first = match msg {
+            Msg::Exclusive(f) => {
+                f(&mut conn);
+                continue;
+            }
+            Msg::Job(j) => j,
+        };
         let mut jobs = vec![first];
         while jobs.len() < batch_max {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
+                Ok(Msg::Job(j)) => jobs.push(j),
+                Ok(m) => {
+                    next = Some(m);
+                    break;
+                }
                 Err(_) => break,
             }
         }

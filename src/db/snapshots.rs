@@ -256,7 +256,7 @@ pub fn list(conn: &Connection, flow_pk: i64) -> Result<Vec<Snapshot>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-fn check_size(value: &str, max_bytes: usize) -> Result<()> {
+pub fn check_size(value: &str, max_bytes: usize) -> Result<()> {
     if value.len() > max_bytes {
         return Err(Error::too_large(format!(
             "The snapshot is {} bytes of compact JSON; the limit (max_snapshot_bytes) is {max_bytes} bytes",

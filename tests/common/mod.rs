@@ -108,6 +108,8 @@ pub struct Server {
     child: Option<Child>,
     pub log: Arc<Mutex<Vec<String>>>,
     env: Vec<(String, String)>,
+    /// Lines the server wrote on stdout (servers started by `start_serving`).
+    pub stdout: Arc<Mutex<Vec<String>>>,
 }
 
 fn temp_dir() -> PathBuf {
@@ -152,6 +154,7 @@ impl Server {
             child: None,
             log: Arc::new(Mutex::new(Vec::new())),
             env,
+            stdout: Arc::new(Mutex::new(Vec::new())),
         };
         let admin_key = s.spawn();
         let key = admin_key.expect("first start prints the admin key");
@@ -169,6 +172,80 @@ impl Server {
 
     pub fn db(&self) -> PathBuf {
         self.dir.join("flowsnap.db")
+    }
+
+    /// A new temporary directory for a server started by `start_serving` (fixture files, a
+    /// database).
+    pub fn new_dir() -> PathBuf {
+        temp_dir()
+    }
+
+    /// Runs `flowsnap ARGS` (a `serve` with `--listen 127.0.0.1:0`) with `dir` as its working
+    /// directory (removed when the server is dropped), and waits for the readiness line on
+    /// stdout: returns the server (its `admin` is `admin`) and the line. `Err` carries stderr
+    /// when the process exits before it is ready.
+    pub fn start_serving(
+        dir: PathBuf,
+        args: &[&str],
+        admin: User,
+    ) -> Result<(Server, Value), String> {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .current_dir(&dir)
+            .env("FLOWSNAP_LOG_LEVEL", "info")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn flowsnap");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stdout_lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let stdout = child.stdout.take().expect("stdout");
+        let l = log.clone();
+        let stderr_done = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                l.lock().unwrap().push(line);
+            }
+        });
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let o = stdout_lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                o.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = stderr_done.join();
+                let log = log.lock().unwrap().join("\n");
+                return Err(log);
+            }
+        };
+        let ready: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the readiness line is not JSON ({e}): {line}"));
+        let addr = ready["url"]
+            .as_str()
+            .and_then(|u| u.strip_prefix("http://"))
+            .unwrap_or_else(|| panic!("no url in the readiness line: {line}"))
+            .to_string();
+        let s = Server {
+            dir,
+            addr,
+            admin,
+            child: Some(child),
+            log,
+            env: Vec::new(),
+            stdout: stdout_lines,
+        };
+        Ok((s, ready))
     }
 
     /// Spawns the binary; returns the admin key when it printed one.
