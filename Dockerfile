@@ -24,6 +24,7 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
 COPY schema.sql ./
 COPY docs/openapi.json docs/openapi.json
 COPY console console
+COPY fixtures/demo.json fixtures/demo.json
 COPY src src
 RUN cargo build --release --locked \
     && strip target/release/flowsnap \
