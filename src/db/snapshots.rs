@@ -233,6 +233,20 @@ pub fn found(found: Option<Option<Snapshot>>, step_id: &str) -> Result<Snapshot>
         .ok_or_else(|| no_snapshot(step_id))
 }
 
+/// A snapshot from a row of `s.step_id, s.value, s.revision, s.generation, s.created_at,
+/// s.updated_at, s.updated_by`.
+fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Snapshot> {
+    Ok(Snapshot {
+        step_id: r.get(0)?,
+        value: r.get(1)?,
+        revision: r.get(2)?,
+        generation: r.get(3)?,
+        created_at: r.get(4)?,
+        updated_at: r.get(5)?,
+        updated_by: r.get(6)?,
+    })
+}
+
 /// Every snapshot of the flow, in graph order.
 pub fn list(conn: &Connection, flow_pk: i64) -> Result<Vec<Snapshot>> {
     let mut st = conn.prepare_cached(
@@ -242,17 +256,7 @@ pub fn list(conn: &Connection, flow_pk: i64) -> Result<Vec<Snapshot>> {
          JOIN snapshots s ON s.flow_pk = st.flow_pk AND s.step_id = st.step_id
          WHERE st.flow_pk = ?1 ORDER BY st.position",
     )?;
-    let rows = st.query_map([flow_pk], |r| {
-        Ok(Snapshot {
-            step_id: r.get(0)?,
-            value: r.get(1)?,
-            revision: r.get(2)?,
-            generation: r.get(3)?,
-            created_at: r.get(4)?,
-            updated_at: r.get(5)?,
-            updated_by: r.get(6)?,
-        })
-    })?;
+    let rows = st.query_map([flow_pk], from_row)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
@@ -465,17 +469,7 @@ pub fn record_dropped(conn: &Connection, flow_pk: i64, change: &Change) -> Resul
              FROM steps st JOIN snapshots s ON s.flow_pk = st.flow_pk AND s.step_id = st.step_id
              WHERE st.flow_pk = ?1 AND st.position < 0",
         )?;
-        let rows = st.query_map([flow_pk], |r| {
-            Ok(Snapshot {
-                step_id: r.get(0)?,
-                value: r.get(1)?,
-                revision: r.get(2)?,
-                generation: r.get(3)?,
-                created_at: r.get(4)?,
-                updated_at: r.get(5)?,
-                updated_by: r.get(6)?,
-            })
-        })?;
+        let rows = st.query_map([flow_pk], from_row)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     };
     for s in dropped {

@@ -114,10 +114,14 @@ pub fn record(conn: &Connection, v: &NewVersion, keep: u32) -> Result<()> {
     }
     // The step holds at most `keep` versions before this one was added, so this reads at most
     // keep + 1 index entries.
+    // The newest version that is not kept, then every version up to it: two seeks in the
+    // step's index range, no temporary list.
     conn.prepare_cached(
-        "DELETE FROM snapshot_versions WHERE pk IN (
-             SELECT pk FROM snapshot_versions WHERE flow_pk = ?1 AND step_id = ?2
-             ORDER BY generation DESC, revision DESC LIMIT -1 OFFSET ?3)",
+        "DELETE FROM snapshot_versions
+         WHERE flow_pk = ?1 AND step_id = ?2 AND (generation, revision) <= (
+             SELECT generation, revision FROM snapshot_versions
+             WHERE flow_pk = ?1 AND step_id = ?2
+             ORDER BY generation DESC, revision DESC LIMIT 1 OFFSET ?3)",
     )?
     .execute(params![v.flow_pk, v.step_id, keep])?;
     Ok(())
