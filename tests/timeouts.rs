@@ -223,14 +223,15 @@ fn idle_stalled_and_unread_connections_are_closed_and_free_their_threads() {
     // (On a loaded machine tiny_http may take a moment to give every connection its thread.)
     let mut during = threads(pid);
     let rise = Instant::now() + Duration::from_secs(3);
-    while during < baseline + 4 && Instant::now() < rise {
+    while during <= baseline && Instant::now() < rise {
         std::thread::sleep(Duration::from_millis(100));
         during = threads(pid);
     }
-    // 11 connections, each with a thread of its own; tiny_http keeps 4 idle ones at hand (and
-    // may still have a few more from earlier connections).
+    // 11 connections, each with a thread of its own; tiny_http keeps idle ones at hand (4, and
+    // on a loaded machine a few more from earlier connections), which take some of them: the
+    // count must rise, by how much depends on how many were at hand.
     assert!(
-        during >= baseline + 4,
+        during > baseline,
         "each open connection holds a thread: baseline {baseline}, now {during}"
     );
 
