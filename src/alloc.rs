@@ -7,12 +7,69 @@
 //! process. A `MAP_NORESERVE` mapping reserves address space only, so the drain gets its buffer,
 //! touches just the pages a read fills, and gives the mapping back when it ends. flowsnap itself
 //! never needs a block this large (bodies are limited to `max_body_bytes`).
+//!
+//! A declared length beyond the address space (2^63 - 1 bytes is a valid Rust allocation, but no
+//! mapping can be that large) gets a stand-in mapping of `STAND_IN` bytes, remembered in a fixed
+//! table so that it is unmapped with its real size. The drain only hands the buffer to the
+//! kernel's `recv`, which writes at most what the socket has queued (a few MB), so a stand-in that
+//! large is never written past; without it the process aborted on such a header.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
 /// Blocks at least this large are mapped on their own.
 const HUGE: usize = 1 << 30;
 const PAGE: usize = 4096;
+/// The mapping that stands in for a block larger than any mapping can be.
+const STAND_IN: usize = 256 << 20;
+/// Stand-ins alive at once (each a connection draining an absurd body); beyond it, null.
+const STAND_IN_SLOTS: usize = 4096;
+
+/// The addresses of the live stand-in mappings (0: a free slot).
+static STAND_INS: [std::sync::atomic::AtomicUsize; STAND_IN_SLOTS] =
+    [const { std::sync::atomic::AtomicUsize::new(0) }; STAND_IN_SLOTS];
+
+/// A block of `size` bytes (at least HUGE): its own mapping, or a stand-in when the address space
+/// cannot hold it.
+unsafe fn map_huge(size: usize) -> *mut u8 {
+    let p = unsafe { map(size) };
+    if !p.is_null() || size <= STAND_IN {
+        return p;
+    }
+    let p = unsafe { map(STAND_IN) };
+    if p.is_null() {
+        return p;
+    }
+    use std::sync::atomic::Ordering;
+    for slot in &STAND_INS {
+        if slot
+            .compare_exchange(0, p as usize, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            return p;
+        }
+    }
+    // SAFETY: `p` is the STAND_IN mapping made just above.
+    unsafe { libc::munmap(p.cast(), STAND_IN) };
+    std::ptr::null_mut()
+}
+
+/// The bytes really mapped at `ptr` for a block of `size`: STAND_IN for a stand-in, whose slot
+/// is freed when `release` is set.
+fn mapped_size(ptr: *mut u8, size: usize, release: bool) -> usize {
+    use std::sync::atomic::Ordering;
+    if size <= STAND_IN {
+        return size;
+    }
+    for slot in &STAND_INS {
+        if slot.load(Ordering::Acquire) == ptr as usize {
+            if release {
+                slot.store(0, Ordering::Release);
+            }
+            return STAND_IN;
+        }
+    }
+    size
+}
 
 pub struct Allocator;
 
@@ -41,7 +98,7 @@ unsafe fn map(size: usize) -> *mut u8 {
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if layout.size() >= HUGE && layout.align() <= PAGE {
-            unsafe { map(layout.size()) }
+            unsafe { map_huge(layout.size()) }
         } else {
             unsafe { System.alloc(layout) }
         }
@@ -49,7 +106,7 @@ unsafe impl GlobalAlloc for Allocator {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if layout.size() >= HUGE && layout.align() <= PAGE {
-            unsafe { map(layout.size()) }
+            unsafe { map_huge(layout.size()) }
         } else {
             unsafe { System.alloc_zeroed(layout) }
         }
@@ -57,7 +114,8 @@ unsafe impl GlobalAlloc for Allocator {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if layout.size() >= HUGE && layout.align() <= PAGE {
-            unsafe { libc::munmap(ptr.cast(), layout.size()) };
+            let size = mapped_size(ptr, layout.size(), true);
+            unsafe { libc::munmap(ptr.cast(), size) };
         } else {
             unsafe { System.dealloc(ptr, layout) }
         }
@@ -74,7 +132,13 @@ unsafe impl GlobalAlloc for Allocator {
             let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
             let new = self.alloc(new_layout);
             if !new.is_null() {
-                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                // A stand-in holds only the bytes it maps.
+                let old = if huge(layout.size()) {
+                    mapped_size(ptr, layout.size(), false)
+                } else {
+                    layout.size()
+                };
+                std::ptr::copy_nonoverlapping(ptr, new, old.min(new_size));
                 self.dealloc(ptr, layout);
             }
             new
@@ -96,6 +160,21 @@ mod tests {
             *p = 1;
             assert_eq!(*p.add(12345), 0);
             Allocator.dealloc(p, layout);
+        }
+    }
+
+    #[test]
+    fn a_block_larger_than_the_address_space_gets_a_stand_in() {
+        // What the drain asks for with a declared Content-Length of 2^63 - 1.
+        let layout = Layout::from_size_align(isize::MAX as usize, 1).unwrap();
+        unsafe {
+            let p = Allocator.alloc_zeroed(layout);
+            assert!(!p.is_null());
+            *p.add(STAND_IN - 1) = 1;
+            assert_eq!(mapped_size(p, layout.size(), false), STAND_IN);
+            Allocator.dealloc(p, layout);
+            // Its slot is free again.
+            assert_eq!(mapped_size(p, layout.size(), false), layout.size());
         }
     }
 
