@@ -7,30 +7,39 @@ use crate::access::{require, Perm};
 use crate::db::audit::{self as store, Event, Filter, ACTIONS};
 use crate::db::workspaces;
 use crate::error::{Error, Result};
-use crate::util::iso_ms;
+use crate::util::{iso_ms, json_str};
 use rouille::Response;
-use serde_json::{json, Map, Value};
 
-fn resource(e: &Event) -> Value {
-    let id = e.id.to_string();
-    let mut target = Map::new();
-    target.insert("type".into(), json!(e.target_type));
-    target.insert("id".into(), json!(e.target_id));
+/// The event's resource object as JSON text: built by appending, since a page holds up to 100
+/// of them (through `serde_json` values each cost about 25 us).
+fn resource(e: &Event) -> String {
+    use std::fmt::Write;
+    let opt = |v: &Option<String>| v.as_deref().map_or("null".to_string(), json_str);
+    let mut out = String::with_capacity(400);
+    // Writing into a String cannot fail.
+    let _ = write!(
+        out,
+        r#"{{"id":"{id}","type":"audit-event","links":{{"self":"/v2/audit/{id}"}},"attributes":{{"action":{},"created_at":"{}","user_id":{},"request_id":{},"workspace_id":{},"target":{{"type":{},"id":{}"#,
+        json_str(&e.action),
+        iso_ms(e.created_at),
+        opt(&e.user_id),
+        opt(&e.request_id),
+        opt(&e.workspace_id),
+        json_str(&e.target_type),
+        opt(&e.target_id),
+        id = e.id,
+    );
     if e.target_type == "snapshot" {
-        target.insert("flow_id".into(), json!(e.flow_id));
+        let _ = write!(
+            out,
+            r#","flow_id":{}}},"version_id":{}}}}}"#,
+            opt(&e.flow_id),
+            opt(&e.version_id)
+        );
+    } else {
+        out.push_str("}}}");
     }
-    let mut attributes = Map::new();
-    attributes.insert("action".into(), json!(e.action));
-    attributes.insert("created_at".into(), json!(iso_ms(e.created_at)));
-    attributes.insert("user_id".into(), json!(e.user_id));
-    attributes.insert("request_id".into(), json!(e.request_id));
-    attributes.insert("workspace_id".into(), json!(e.workspace_id));
-    attributes.insert("target".into(), Value::Object(target));
-    if e.target_type == "snapshot" {
-        attributes.insert("version_id".into(), json!(e.version_id));
-    }
-    json!({"id": id, "type": "audit-event", "links": {"self": format!("/v2/audit/{id}")},
-           "attributes": attributes})
+    out
 }
 
 /// The filters of the query; `filter[action]` must name an action.
@@ -59,7 +68,7 @@ fn list_of(ctx: &Ctx, f: Filter) -> Result<Response> {
         .app
         .store
         .read(|c| store::list(c, &f, page.offset(), page.size))?;
-    Ok(ctx.collection(events.iter().map(resource).collect(), page, total))
+    Ok(ctx.collection_raw(events.iter().map(resource).collect(), page, total))
 }
 
 /// `GET /v2/workspaces/{id}/audit`.
@@ -113,8 +122,8 @@ pub fn get(ctx: &Ctx, id: &str) -> Result<Response> {
             None => return Err(only_admin()),
         }
     }
-    Ok(super::json_response(
+    Ok(super::raw_json_response(
         200,
-        &json!({"data": resource(&event), "meta": {}}),
+        format!(r#"{{"data":{},"meta":{{}}}}"#, resource(&event)),
     ))
 }
