@@ -538,30 +538,8 @@ fn migrate_creates_and_records_the_schema_version() {
     // upgraded in place to the current version, keeping every row of the version-1 tables
     // (version 3's snapshot columns and versions are checked in tests/versions.rs).
     let old = dir.join("v1.db");
-    let c = rusqlite::Connection::open(&old).unwrap();
-    c.execute_batch("PRAGMA page_size = 8192; PRAGMA journal_mode = WAL;")
-        .unwrap();
-    c.execute_batch(include_str!("../schema.sql")).unwrap();
-    c.execute_batch(
-        "PRAGMA user_version = 1;
-         INSERT INTO contracts (pk, id, name, created_at) VALUES (1, 'c00000000000000000000001', 'C', 0);
-         INSERT INTO users (pk, id, email, api_key_hash, tenant_admin, registered)
-             VALUES (1, 'a00000000000000000000001', 'old@example.com', 'x', 1, 0);
-         INSERT INTO workspaces (pk, id, contract_pk, name, created_at, updated_at)
-             VALUES (7, 'b00000000000000000000007', 1, 'W', 0, 0);
-         INSERT INTO members (workspace_pk, user_pk, role, added_at) VALUES (7, 1, 'owner', 0);
-         INSERT INTO flows (pk, id, workspace_pk, creator_id, name, type, status,
-                            default_mapper_type, graph, nodes_config, created_at, updated_at)
-             VALUES (3, 'f00000000000000000000003', 7, 'a00000000000000000000001', 'F',
-                     'ordinary', 'inactive', 'jsonata', '{}', '{}', 0, 0);
-         INSERT INTO steps (flow_pk, step_id, position) VALUES (3, 's1', 0), (3, 's2', 1);
-         INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at)
-             VALUES (3, 's1', '{\"kept\":1e400}', 4, 9, 0);
-         UPDATE counters SET value = 9;",
-    )
-    .unwrap();
+    legacy_db(&old, 1, "{\"kept\":1e400}", 0);
     let before = v1_tables(&state_of(&old));
-    drop(c);
     migrate(&old);
     let c = rusqlite::Connection::open(&old).unwrap();
     assert_eq!(version(&c), 3);

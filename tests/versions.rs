@@ -677,31 +677,7 @@ fn a_version_2_database_with_data_upgrades_in_place() {
     let dir = std::env::temp_dir().join(format!("flowsnap-v2-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("v2.db");
-    let _ = std::fs::remove_file(&db);
-    let c = rusqlite::Connection::open(&db).unwrap();
-    c.execute_batch("PRAGMA page_size = 8192; PRAGMA journal_mode = WAL;")
-        .unwrap();
-    c.execute_batch(include_str!("../schema.sql")).unwrap();
-    c.execute_batch(
-        "CREATE INDEX flows_head ON flows (id, workspace_pk, status);
-         PRAGMA user_version = 2;
-         INSERT INTO contracts (pk, id, name, created_at) VALUES (1, 'c00000000000000000000001', 'C', 0);
-         INSERT INTO users (pk, id, email, api_key_hash, tenant_admin, registered)
-             VALUES (1, 'a00000000000000000000001', 'old@example.com', 'x', 1, 0);
-         INSERT INTO workspaces (pk, id, contract_pk, name, created_at, updated_at)
-             VALUES (7, 'b00000000000000000000007', 1, 'W', 0, 0);
-         INSERT INTO members (workspace_pk, user_pk, role, added_at) VALUES (7, 1, 'owner', 0);
-         INSERT INTO flows (pk, id, workspace_pk, creator_id, name, type, status,
-                            default_mapper_type, graph, nodes_config, created_at, updated_at)
-             VALUES (3, 'f00000000000000000000003', 7, 'a00000000000000000000001', 'F',
-                     'ordinary', 'inactive', 'jsonata', '{}', '{}', 0, 0);
-         INSERT INTO steps (flow_pk, step_id, position) VALUES (3, 's1', 0), (3, 's2', 1);
-         INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at)
-             VALUES (3, 's1', '{\"kept\":12345678901234567890123}', 4, 9, 1764000000123);
-         UPDATE counters SET value = 9;",
-    )
-    .unwrap();
-    drop(c);
+    legacy_db(&db, 2, "{\"kept\":12345678901234567890123}", 1764000000123);
     let out = std::process::Command::new(BIN)
         .arg("--db")
         .arg(&db)

@@ -691,3 +691,37 @@ impl Drop for Server {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A database as an earlier flowsnap left it: `schema.sql` (version 1), plus the `flows_head`
+/// index for version 2, with one user, workspace, flow of two steps and one snapshot of `value`
+/// (revision 4, generation 9, changed at `updated_at` ms). For the migration tests.
+pub fn legacy_db(path: &Path, version: i64, value: &str, updated_at: i64) {
+    let _ = std::fs::remove_file(path);
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch("PRAGMA page_size = 8192; PRAGMA journal_mode = WAL;")
+        .unwrap();
+    c.execute_batch(include_str!("../../schema.sql")).unwrap();
+    if version >= 2 {
+        c.execute_batch("CREATE INDEX flows_head ON flows (id, workspace_pk, status);")
+            .unwrap();
+    }
+    c.execute_batch(&format!(
+        "PRAGMA user_version = {version};
+         INSERT INTO contracts (pk, id, name, created_at) VALUES (1, 'c00000000000000000000001', 'C', 0);
+         INSERT INTO users (pk, id, email, api_key_hash, tenant_admin, registered)
+             VALUES (1, 'a00000000000000000000001', 'old@example.com', 'x', 1, 0);
+         INSERT INTO workspaces (pk, id, contract_pk, name, created_at, updated_at)
+             VALUES (7, 'b00000000000000000000007', 1, 'W', 0, 0);
+         INSERT INTO members (workspace_pk, user_pk, role, added_at) VALUES (7, 1, 'owner', 0);
+         INSERT INTO flows (pk, id, workspace_pk, creator_id, name, type, status,
+                            default_mapper_type, graph, nodes_config, created_at, updated_at)
+             VALUES (3, 'f00000000000000000000003', 7, 'a00000000000000000000001', 'F',
+                     'ordinary', 'inactive', 'jsonata', '{{}}', '{{}}', 0, 0);
+         INSERT INTO steps (flow_pk, step_id, position) VALUES (3, 's1', 0), (3, 's2', 1);
+         INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at)
+             VALUES (3, 's1', '{}', 4, 9, {updated_at});
+         UPDATE counters SET value = 9;",
+        value.replace('\'', "''")
+    ))
+    .unwrap();
+}
