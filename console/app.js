@@ -155,9 +155,10 @@ async function route() {
   for (const [re, page] of ROUTES) {
     const m = re.exec(path);
     if (m) {
-      const args = m.slice(1).map((s) => decodeURIComponent(s));
       main.setAttribute('aria-busy', 'true');
       try {
+        // A malformed escape in a hand-typed link (`%E0`) is this page's error, not a stuck page.
+        const args = m.slice(1).map((s) => decodeURIComponent(s));
         await page(ctx, ...args);
       } catch (err) {
         ctx.fail(err, 'This page could not be loaded');

@@ -248,7 +248,7 @@ fn version_reads_refuse_unknown_steps_and_versions() {
     assert_eq!(r.header("Allow"), Some("GET"));
 }
 
-/// The first version id of `step`'s history (oldest).
+/// Every version id of `step`'s history, newest first.
 fn version_ids(s: &Server, u: &User, flow: &str, step: &str) -> Vec<String> {
     let r = s.get(&format!("{}?page[size]=100", versions_path(flow, step)), u);
     r.expect(200);
@@ -317,7 +317,6 @@ fn restore_makes_the_version_current_as_a_new_change() {
         "{etag} repeats an earlier version id"
     );
     assert_eq!(raw_value(&r.text()), BIG);
-    // If-None-Match: * as in POST: fine when the step has none... (it has one now: 412 below).
 }
 
 #[test]
@@ -465,6 +464,7 @@ fn retention_keeps_the_newest_versions_only() {
     assert_eq!(ids.len(), 3, "{ids:?}");
     let g = oldest.split('-').next().unwrap();
     assert_eq!(ids, [format!("{g}-5"), format!("{g}-4"), format!("{g}-3")]);
+    let before = s.state();
     s.get(
         &format!("{}/{oldest}", versions_path(&f.flow, "step_1")),
         &a,
@@ -478,6 +478,11 @@ fn retention_keeps_the_newest_versions_only() {
         None,
     );
     r.expect(404);
+    assert_eq!(
+        before,
+        s.state(),
+        "a refused read or restore of a pruned version changed something"
+    );
 
     // history_max_versions = 0: no history at all, snapshots work as before.
     let f = setup(&[("FLOWSNAP_HISTORY_MAX_VERSIONS", "0")]);

@@ -80,11 +80,21 @@ class Server:
         if not ready.wait(30):
             self.stop()
             sys.exit("the server did not become ready:\n" + "\n".join(self.stderr))
-        time.sleep(0.2)  # the stderr lines before readiness (the admin key) are in by now
+        # The stderr lines before readiness (the admin key) come from another reader thread.
+        deadline = time.time() + 10
+        while self.find_admin_key() is None and time.time() < deadline:
+            time.sleep(0.05)
         self.key = self.admin_key()
         self.host, self.port = urlparse(self.url).hostname, urlparse(self.url).port
 
     def admin_key(self):
+        key = self.find_admin_key()
+        if key is None:
+            self.stop()
+            sys.exit("no admin key on the server's stderr:\n" + "\n".join(self.stderr))
+        return key
+
+    def find_admin_key(self):
         text = "\n".join(self.stderr)
         m = re.search(r"shown only now:\s*\n\s*\n\s*(\S+)", text)
         if m:
@@ -93,7 +103,7 @@ class Server:
         m = re.search(r"flowsnap demo: (\S+@\S+) (\S+)\s+\(tenant-admin\)", text)
         if m:
             return (m.group(1), m.group(2))
-        sys.exit("no admin key in the server's output:\n" + text)
+        return None
 
     def stop(self):
         if self.proc.poll() is None:
