@@ -21,6 +21,9 @@ const HUGE: usize = 1 << 30;
 const PAGE: usize = 4096;
 /// The mapping that stands in for a block larger than any mapping can be.
 const STAND_IN: usize = 256 << 20;
+/// Blocks beyond this cannot be mapped at all (x86-64 and AArch64 give user space 2^47 bytes):
+/// only they get a stand-in. A smaller block whose mapping fails (a memory limit) fails.
+const ADDRESS_SPACE: usize = 1 << 47;
 /// Stand-ins alive at once (each a connection draining an absurd body); beyond it, null.
 const STAND_IN_SLOTS: usize = 4096;
 
@@ -32,7 +35,7 @@ static STAND_INS: [std::sync::atomic::AtomicUsize; STAND_IN_SLOTS] =
 /// cannot hold it.
 unsafe fn map_huge(size: usize) -> *mut u8 {
     let p = unsafe { map(size) };
-    if !p.is_null() || size <= STAND_IN {
+    if !p.is_null() || size <= ADDRESS_SPACE {
         return p;
     }
     let p = unsafe { map(STAND_IN) };
@@ -57,7 +60,7 @@ unsafe fn map_huge(size: usize) -> *mut u8 {
 /// is freed when `release` is set.
 fn mapped_size(ptr: *mut u8, size: usize, release: bool) -> usize {
     use std::sync::atomic::Ordering;
-    if size <= STAND_IN {
+    if size <= ADDRESS_SPACE {
         return size;
     }
     for slot in &STAND_INS {

@@ -253,8 +253,19 @@ fn run(command: Command, config: Config, db_given: bool) -> Result<(), String> {
             }
             let store = open(&config)?;
             let result = match &out {
-                Some(path) => std::fs::File::create(path)
-                    .map_err(|e| format!("cannot create {}: {e}", path.display()))
+                // Never over an existing file (like `backup`): a mistyped --out must not destroy it.
+                Some(path) => std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::AlreadyExists => format!(
+                            "{} already exists; export writes only a new file (choose another \
+                             --out or remove it first)",
+                            path.display()
+                        ),
+                        _ => format!("cannot create {}: {e}", path.display()),
+                    })
                     .and_then(|f| {
                         let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
                         crate::fixture::export::export(&store, &workspaces, &mut w).map_err(|e| {

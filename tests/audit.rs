@@ -435,6 +435,7 @@ fn audit_reads_follow_their_permissions() {
         (&a, format!("/v2/audit/{user_event}"), 200),
         (&a, "/v2/audit/99999999".into(), 404),
         (&a, "/v2/audit/abc".into(), 404),
+        (&a, format!("/v2/audit/0{ws_event}"), 404),
         (&a, "/v2/audit?filter[action]=snapshot.explode".into(), 400),
         (&owner, format!("{wpath}?filter[action]=nope"), 400),
         (&a, "/v2/audit?page[size]=-1".into(), 400),

@@ -729,6 +729,15 @@ fn export_then_import_gives_the_same_answers_get_by_get() {
     // To stdout, the same text.
     let out = a.cli(&["export"], None);
     assert_eq!(String::from_utf8_lossy(&out.stdout), exported);
+    // An existing --out file is refused and left as it is.
+    let again = a.cli(&["export", "--out", out_file.to_str().unwrap()], None);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already exists"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), exported);
 
     let dir = Server::new_dir();
     let db = dir.join("copy.db");

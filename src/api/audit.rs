@@ -101,7 +101,8 @@ pub fn list(ctx: &Ctx) -> Result<Response> {
 pub fn get(ctx: &Ctx, id: &str) -> Result<Response> {
     let not_found = || Error::not_found(format!("Audit event {id} not found"));
     let n: i64 = match id.parse() {
-        Ok(n) if id.bytes().all(|b| b.is_ascii_digit()) => n,
+        // Canonical decimal only: one URL per event.
+        Ok(n) if id.bytes().all(|b| b.is_ascii_digit()) && !id.starts_with('0') => n,
         _ => return Err(not_found()),
     };
     let pk = ctx.who.pk;

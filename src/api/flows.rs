@@ -92,7 +92,10 @@ fn change(ctx: &Ctx) -> Change {
 
 /// The audit event of a change to `flow`.
 fn event(c: &rusqlite::Connection, change: &Change, action: &str, flow: &Flow) -> Result<()> {
-    let user = change.user_id.as_deref().unwrap_or_default();
+    // A request's change always has its user (`change` sets it).
+    let Some(user) = change.user_id.as_deref() else {
+        return Err(Error::internal("a flow change without its user"));
+    };
     audit_event(
         c,
         user,

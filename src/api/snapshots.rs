@@ -389,12 +389,6 @@ impl Caller for Identity {
     }
 }
 
-impl Caller for crate::access::Principal {
-    fn user_id(&self) -> &str {
-        &self.id
-    }
-}
-
 /// The audit event of a snapshot change, in its transaction.
 fn event(
     c: &rusqlite::Connection,

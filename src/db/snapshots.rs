@@ -503,7 +503,7 @@ pub fn restore(
     let restored_id = version.id();
     let Some(value) = version.value else {
         return Err(Error::conflict(format!(
-            "Version {version_id} records a delete and has no value to restore; restore an              earlier version (GET .../snapshots/{step_id}/versions lists them)"
+            "Version {version_id} records a delete and has no value to restore; restore an earlier version (GET .../snapshots/{step_id}/versions lists them)"
         )));
     };
     match (&current, pre) {
@@ -511,13 +511,13 @@ pub fn restore(
             pre.check(c)?;
             if let Precondition::IfNoneMatchAny = pre {
                 return Err(Error::precondition(format!(
-                    "Step {step_id} has a snapshot and the request carries If-None-Match: *;                      nothing was changed"
+                    "Step {step_id} has a snapshot and the request carries If-None-Match: *; nothing was changed"
                 )));
             }
         }
         (None, Precondition::IfMatch(_)) => {
             return Err(Error::precondition(format!(
-                "Step {step_id} has no snapshot, so If-Match cannot match; nothing was changed.                  Send the restore without If-Match (or with If-None-Match: *)"
+                "Step {step_id} has no snapshot, so If-Match cannot match; nothing was changed. Send the restore without If-Match (or with If-None-Match: *)"
             )))
         }
         (None, _) => {}
