@@ -153,28 +153,38 @@ fn idle_stalled_and_unread_connections_are_closed_and_free_their_threads() {
         c.set_nodelay(true).unwrap();
         c
     };
+    // tiny_http hands a new connection to an idle thread of its pool by queueing it and waking
+    // the thread, and counts that thread as idle until it has woken: a connection that arrives
+    // in that window is queued behind busy connections instead of getting a thread of its own
+    // (on a loaded machine the window is long). Connections that get no answer are therefore
+    // opened one at a time, a pause apart, and each one's clock starts when it was opened.
+    let paced = |c: TcpStream| {
+        let opened = Instant::now();
+        std::thread::sleep(Duration::from_millis(200));
+        (c, opened)
+    };
     // 1. Idle keep-alive connections after one answered request.
-    let mut idle: Vec<TcpStream> = (0..3)
+    let mut idle: Vec<(TcpStream, Instant)> = (0..3)
         .map(|_| {
             let mut c = connect();
             c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
                 .unwrap();
             assert_eq!(read_one(&mut c).0, 200);
-            c
+            (c, Instant::now())
         })
         .collect();
     // 2. Stalled inside the request head.
-    let mut in_head: Vec<TcpStream> = (0..3)
+    let mut in_head: Vec<(TcpStream, Instant)> = (0..3)
         .map(|_| {
             let mut c = connect();
             c.write_all(b"GET /v2/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Ba")
                 .unwrap();
-            c
+            paced(c)
         })
         .collect();
     // 3. Stalled inside a body: a small one (read by tiny_http before the handler) and a large
     //    one (read by the handler on a worker thread).
-    let mut in_body: Vec<TcpStream> = [500usize, 100_000]
+    let mut in_body: Vec<(TcpStream, Instant)> = [500usize, 100_000]
         .iter()
         .map(|len| {
             let mut c = connect();
@@ -186,12 +196,12 @@ fn idle_stalled_and_unread_connections_are_closed_and_free_their_threads() {
                 .as_bytes(),
             )
             .unwrap();
-            c
+            paced(c)
         })
         .collect();
     // 4. Never reads a large response (with a small receive buffer, so that the response cannot
     //    sit whole in the kernel's buffers).
-    let mut unread: Vec<TcpStream> = (0..2)
+    let mut unread: Vec<(TcpStream, Instant)> = (0..2)
         .map(|_| {
             let mut c = connect_small_buffer(&s.addr);
             c.write_all(
@@ -199,10 +209,9 @@ fn idle_stalled_and_unread_connections_are_closed_and_free_their_threads() {
                     .as_bytes(),
             )
             .unwrap();
-            c
+            paced(c)
         })
         .collect();
-    let started = Instant::now();
 
     // 5. Meanwhile a keep-alive client makes a request every second, longer than the timeout.
     let addr = s.addr.clone();
@@ -242,22 +251,39 @@ fn idle_stalled_and_unread_connections_are_closed_and_free_their_threads() {
         ("stalled in the head", &mut in_head),
         ("stalled in the body", &mut in_body),
     ] {
-        for c in conns.iter_mut() {
+        for (c, opened) in conns.iter_mut() {
             let (_, closed) = read_until_closed(c, limit);
             let at =
                 closed.unwrap_or_else(|| panic!("{what}: connection not closed after {limit:?}"));
             assert!(
-                at - started >= early,
+                at - *opened >= early,
                 "{what}: closed too early ({:?})",
-                at - started
+                at - *opened
             );
         }
     }
-    for c in unread.iter_mut() {
-        // Wait past the timeout without reading, then read what the server left.
-        let wait =
-            (started + Duration::from_secs(IDLE + 2)).saturating_duration_since(Instant::now());
-        std::thread::sleep(wait);
+    // The send timeout counts from the moment the server's send finds the buffers full, which
+    // on a loaded machine can be seconds after the request (a debug build writing 9 MB): wait
+    // until the first bytes of each response have arrived (peeked, not read, so that the
+    // buffers stay full), then past the timeout from there, and only then read what was left.
+    let mut filled = Instant::now();
+    for (c, _) in unread.iter() {
+        c.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut probe = [0u8; 1];
+        while !matches!(c.peek(&mut probe), Ok(n) if n > 0) {
+            assert!(
+                Instant::now() < deadline,
+                "unread response: no byte of it arrived in 60 s"
+            );
+        }
+        filled = filled.max(Instant::now());
+    }
+    std::thread::sleep(
+        (filled + Duration::from_secs(IDLE + 3)).saturating_duration_since(Instant::now()),
+    );
+    for (c, _) in unread.iter_mut() {
         let (got, closed) = read_until_closed(c, limit);
         assert!(closed.is_some(), "unread response: connection not closed");
         assert!(
