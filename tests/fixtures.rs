@@ -1222,7 +1222,6 @@ fn the_demo_credentials_work_and_the_demo_holds_what_section_11_lists() {
         dev(),
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
     let log = s.log.lock().unwrap().clone();
     let users: Vec<User> = log
         .iter()

@@ -231,6 +231,19 @@ impl Server {
         };
         let ready: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("the readiness line is not JSON ({e}): {line}"));
+        // stderr is a pipe of its own, read by another thread: what the server wrote there
+        // before the readiness line (the admin key, the demo's keys, then "listening on") may
+        // not have been read yet. Wait for its last line, so that a test reads the log whole.
+        let caught_up = Instant::now() + Duration::from_secs(20);
+        while !log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("listening on"))
+            && Instant::now() < caught_up
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let addr = ready["url"]
             .as_str()
             .and_then(|u| u.strip_prefix("http://"))
