@@ -552,10 +552,14 @@ fn a_graph_change_records_deletes_and_a_returning_step_gets_its_history_back() {
     // A flow's versions go with the flow.
     s.delete(&format!("/v2/flows/{}", f.flow), &a).expect(204);
     let c = rusqlite::Connection::open(s.db()).unwrap();
-    let left: i64 = c
-        .query_row("SELECT count(*) FROM snapshot_versions", [], |r| r.get(0))
+    let left: (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM snapshot_versions), (SELECT count(*) FROM step_histories)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
-    assert_eq!(left, 0);
+    assert_eq!(left, (0, 0));
 }
 
 #[test]
@@ -701,7 +705,8 @@ fn a_version_2_database_with_data_upgrades_in_place() {
     assert_eq!(version, 3);
     let snap: (String, i64, i64, i64, Option<String>) = c
         .query_row(
-            "SELECT value, revision, created_at, updated_at, updated_by FROM snapshots",
+            "SELECT v.value, s.revision, s.created_at, s.updated_at, s.updated_by
+             FROM snapshots s JOIN snapshot_versions v ON v.pk = s.value_pk",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
@@ -718,7 +723,8 @@ fn a_version_2_database_with_data_upgrades_in_place() {
     );
     let v: (String, i64, i64, String, Option<String>) = c
         .query_row(
-            "SELECT step_id, generation, revision, operation, value FROM snapshot_versions",
+            "SELECT h.step_id, v.generation, v.revision, v.operation, v.value
+             FROM snapshot_versions v JOIN step_histories h ON v.pk / 1024 = h.pk",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
