@@ -123,14 +123,16 @@ pub fn history_of(value_pk: i64) -> i64 {
 pub fn record(conn: &Connection, history: i64, v: &NewVersion, keep: u32) -> Result<Option<i64>> {
     debug_assert_eq!(v.value.is_none(), v.operation == Operation::Delete);
     let base = history * SLOTS;
-    // Newest first; at most keep (+ what an earlier, larger setting left) rows of one step.
-    let slots: Vec<i64> = conn
+    // The step's slots, newest first: at most keep (+ what an earlier, larger setting left)
+    // rows, read in key order and sorted here (no SQL sorter for a handful of rows).
+    let mut slots: Vec<(i64, i64, i64)> = conn
         .prepare_cached(
-            "SELECT pk FROM snapshot_versions WHERE pk BETWEEN ?1 AND ?1 + 1023
-             ORDER BY generation DESC, revision DESC",
+            "SELECT pk, generation, revision FROM snapshot_versions WHERE pk BETWEEN ?1 AND ?1 + 1023",
         )?
-        .query_map([base], |r| r.get(0))?
+        .query_map([base], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
+    slots.sort_unstable_by_key(|&(_, g, r)| std::cmp::Reverse((g, r)));
+    let slots: Vec<i64> = slots.into_iter().map(|(pk, _, _)| pk).collect();
     let remove = |pks: &[i64]| -> Result<()> {
         let mut st = conn.prepare_cached("DELETE FROM snapshot_versions WHERE pk = ?1")?;
         for pk in pks {
