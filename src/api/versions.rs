@@ -78,7 +78,7 @@ pub fn get(ctx: &Ctx, flow_id: &str, step_id: &str, version_id: &str) -> Result<
             version_id,
             ctx.app.config.history_max_versions,
         )?
-            .ok_or_else(|| store::not_found(step_id, version_id))
+        .ok_or_else(|| store::not_found(step_id, version_id))
     })?;
     Ok(super::raw_json_response(
         200,

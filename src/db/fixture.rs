@@ -176,7 +176,9 @@ pub fn insert_snapshot(
                                 updated_by, value_pk)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5, NULL, ?6)",
     )?
-    .execute(params![flow_pk, step_id, revision, generation, at, value_pk])?;
+    .execute(params![
+        flow_pk, step_id, revision, generation, at, value_pk
+    ])?;
     Ok(())
 }
 

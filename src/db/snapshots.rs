@@ -340,7 +340,12 @@ fn insert(
         updated_by: change.user_id.clone(),
         value_pk: 0,
     };
-    s.value_pk = record_value(conn, history, &change.version(&s, operation, restored_from), change)?;
+    s.value_pk = record_value(
+        conn,
+        history,
+        &change.version(&s, operation, restored_from),
+        change,
+    )?;
     conn.prepare_cached(
         "INSERT INTO snapshots (flow_pk, step_id, revision, generation, updated_at, created_at,
                                 updated_by, value_pk)
@@ -390,7 +395,12 @@ fn replace(
         updated_by: change.user_id.clone(),
         ..current
     };
-    s.value_pk = record_value(conn, history, &change.version(&s, operation, restored_from), change)?;
+    s.value_pk = record_value(
+        conn,
+        history,
+        &change.version(&s, operation, restored_from),
+        change,
+    )?;
     conn.prepare_cached(
         "UPDATE snapshots SET revision = ?1, updated_at = ?2, updated_by = ?3, value_pk = ?4
          WHERE flow_pk = ?5 AND step_id = ?6",

@@ -224,9 +224,7 @@ pub fn list(
     };
     let base = history * SLOTS;
     let stored: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM snapshot_versions WHERE pk BETWEEN ?1 AND ?1 + 1023",
-        )?
+        .prepare_cached("SELECT count(*) FROM snapshot_versions WHERE pk BETWEEN ?1 AND ?1 + 1023")?
         .query_row([base], |r| r.get(0))?;
     let total = stored.min(i64::from(keep));
     let limit = limit.min(total - offset).max(0);
