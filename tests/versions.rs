@@ -582,7 +582,10 @@ fn a_changed_history_setting_applies_to_the_versions_already_kept() {
     }
     let four = version_ids(&f.s, &a, &flow, "step_1");
     assert_eq!(four.len(), 4);
-    assert_eq!(four[3], two[0], "four kept: the newest three and the newest before them");
+    assert_eq!(
+        four[3], two[0],
+        "four kept: the newest three and the newest before them"
+    );
     assert_eq!(slots(&f.s), 4);
 
     // 0: none shows, the value stays exact, and a change keeps only the current value.
