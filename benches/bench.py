@@ -566,8 +566,8 @@ def storage_note(label: str, st: dict, per_million: bool = True) -> str:
             f"{fmt_mib(st['versions_table'])}, of which history (the {st['history_versions']} versions beyond each "
             f"step's current value: their value bytes plus, per row, the table's mean overhead per row) "
             f"{fmt_mib(st['history'])} and the {st['current_versions']} current values {fmt_mib(st['current_bytes'])}; "
-            f"audit log {fmt_mib(st['audit'])}, the rest (current values and step_histories, "
-            f"{fmt_mib(st['step_histories_bytes'])}, included) {fmt_mib(st['without_history_or_audit'])}.")
+            f"audit log {fmt_mib(st['audit'])}; the rest {fmt_mib(st['without_history_or_audit'])}, the current "
+            f"values and step_histories ({fmt_mib(st['step_histories_bytes'])}) included.")
     if per_million and st["snapshots"]:
         m = 1e6 / st["snapshots"]
         text += (f" Per million snapshots: {st['file'] * m / 2**30:.2f} GiB as is, "
