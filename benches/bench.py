@@ -9,8 +9,9 @@ What it does:
     connections, a short wrk warm-up, then the measured wrk run, checking that every single
     connection got answers; reads the server's peak RSS (VmHWM, reset before each run);
     after each block, the PATCH on a second server with history_max_versions = 0 whose
-    database is a copy of the small one without versions, then the PATCH with history again
-    (issue 11: history 10 against history 0, side by side);
+    database is a copy of the small one without its history (each step keeps only the version
+    that holds its current value), then the PATCH with history again (issue 11: history 10
+    against history 0, side by side);
  3. builds the large database (a million snapshots, their versions and audit events) straight
     into SQLite, measures its size by content (dbstat), restarts the server on it and runs
     /healthz, GET one snapshot and PATCH there;
@@ -472,12 +473,17 @@ def size_probe(port: int, auth: str, values: dict) -> str:
 
 
 def versions_per_step(db: str, flow_ids: list[str]) -> dict[tuple[str, str], int]:
-    """How many versions each step of these flows has (read-only, beside the running server)."""
+    """How many versions each step of these flows has (read-only, beside the running server): the
+    rows in the slots of its step history (pk h * 1024 .. h * 1024 + 1023), 0 without one. With
+    history_max_versions >= 1, as on the server this is used for, the API lists them all (the
+    newest being the current value)."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
-        rows = con.execute("SELECT f.id, st.step_id, (SELECT count(*) FROM snapshot_versions v "
-                           "WHERE v.flow_pk = st.flow_pk AND v.step_id = st.step_id) "
-                           "FROM steps st JOIN flows f ON f.pk = st.flow_pk").fetchall()
+        rows = con.execute("SELECT f.id, st.step_id, coalesce((SELECT count(*) FROM snapshot_versions v "
+                           f"WHERE v.pk BETWEEN h.pk * {seed.SLOTS} AND h.pk * {seed.SLOTS} + {seed.SLOTS - 1}), 0) "
+                           "FROM steps st JOIN flows f ON f.pk = st.flow_pk "
+                           "LEFT JOIN step_histories h ON h.flow_pk = st.flow_pk AND h.step_id = st.step_id"
+                           ).fetchall()
     finally:
         con.close()
     want = set(flow_ids)
@@ -530,14 +536,17 @@ def audit_events_per_workspace(db: str, workspace_ids: list[str]) -> tuple[int, 
 
 def copy_without_history(src: str, dst: str) -> None:
     """A copy of the database as a server with history_max_versions = 0 would have written it:
-    the same rows, no versions (the audit events stay: they do not depend on the setting)."""
+    the same rows, each step keeping only the slot of its current value (a server with history 0
+    keeps one slot a step, the value itself, and lists no versions); the step_histories rows and
+    the audit events stay (they do not depend on the setting). Right after the HTTP seeding every
+    step has just its `create` version, which is its current value, so nothing goes."""
     s = sqlite3.connect(f"file:{src}?mode=ro", uri=True, timeout=30)
     d = sqlite3.connect(dst, isolation_level=None)
     try:
         s.backup(d)
-        # No VACUUM: every other table keeps the original's pages; the versions' pages go to the
-        # free list, which the server's writes then reuse.
-        d.execute("DELETE FROM snapshot_versions")
+        # No VACUUM: every table keeps the original's pages; the pages of the versions that go
+        # are on the free list, which the server's writes then reuse.
+        d.execute("DELETE FROM snapshot_versions WHERE pk NOT IN (SELECT value_pk FROM snapshots)")
         d.execute("PRAGMA journal_mode = WAL")
     finally:
         s.close()
@@ -552,18 +561,22 @@ def storage_note(label: str, st: dict, per_million: bool = True) -> str:
     """One line on a database's size by content (seed.storage); scaled to a million snapshots
     for the bulk-seeded database (whose history and audit log are in proportion to its
     snapshots), not for the small one (whose PATCH runs grew both far beyond)."""
-    text = (f"- {label} database file: {fmt_mib(st['file'])} for {st['snapshots']} snapshots, {st['versions']} versions, "
-            f"{st['events']} audit events; history (snapshot_versions and its index) {fmt_mib(st['history'])}, "
-            f"audit log {fmt_mib(st['audit'])}, the rest {fmt_mib(st['without_history_or_audit'])}.")
+    text = (f"- {label} database file: {fmt_mib(st['file'])} for {st['snapshots']} snapshots, {st['versions']} versions "
+            f"(the current values among them), {st['events']} audit events; snapshot_versions table "
+            f"{fmt_mib(st['versions_table'])}, of which history (the {st['history_versions']} versions beyond each "
+            f"step's current value: their value bytes plus, per row, the table's mean overhead per row) "
+            f"{fmt_mib(st['history'])} and the {st['current_versions']} current values {fmt_mib(st['current_bytes'])}; "
+            f"audit log {fmt_mib(st['audit'])}; the rest {fmt_mib(st['without_history_or_audit'])}, the current "
+            f"values and step_histories ({fmt_mib(st['step_histories_bytes'])}) included.")
     if per_million and st["snapshots"]:
         m = 1e6 / st["snapshots"]
         text += (f" Per million snapshots: {st['file'] * m / 2**30:.2f} GiB as is, "
                  f"{st['without_history'] * m / 2**30:.2f} GiB without the history, "
                  f"{st['without_history_or_audit'] * m / 2**30:.2f} GiB without history or audit log.")
     if st["versions"]:
-        text += (f" Per version: {st['history'] / st['versions']:.0f} B on disk for a mean value of "
+        text += (f" Per version: {st['versions_table'] / st['versions']:.0f} B on disk for a mean value of "
                  f"{st['version_value_bytes'] / st['versions']:.0f} B (overhead {st['version_overhead']:.0f} B: "
-                 f"the other columns, the index entry, free space in pages).")
+                 f"the row header, the other columns, free space in pages and overflow pages).")
     if st["events"]:
         text += f" Per audit event: {st['event_bytes']:.0f} B with its index entry."
     return text
@@ -620,7 +633,7 @@ def build_report(small: dict, large: dict, meta: dict) -> tuple[str, bool]:
         out.append("")
         out.append("History on and off, side by side: the same PATCH on a second server "
                    "(FLOWSNAP_HISTORY_MAX_VERSIONS=0) whose database is a copy of the small one taken right "
-                   "after seeding, without its versions, between two PATCH runs with the default history (10): "
+                   "after seeding, without its history (each step keeps only the version that holds its current value), between two PATCH runs with the default history (10): "
                    "the block's PATCH and one more right after; each run over the /healthz runs just before and "
                    "after it. \"history 10 / history 0\" = the mean of the two history-10 ratios over the history-0 ratio")
         out.append("")
@@ -870,7 +883,8 @@ def main() -> int:
             api = seed.Api(nserver.port, auth)
             api.call("GET", "/v2/users/me")
             api.close()
-            log("second small server: a copy of the seeded database without versions, history_max_versions = 0")
+            log("second small server: a copy of the seeded database without history (current values only), "
+                "history_max_versions = 0")
 
         def state_note(mode: str, n: int) -> None:
             if mode == "versions":
@@ -960,7 +974,8 @@ def main() -> int:
                                   f"{info['snapshots']} snapshots of 200 B to 5 KB, {lst['versions']} versions "
                                   f"(3 on a tenth of the steps, 1 on the others), {lst['events']} audit events, "
                                   f"written straight into SQLite ({os.path.getsize(ldb) / 2**20:.0f} MiB file, of which "
-                                  f"history {lst['history'] / 2**20:.0f} MiB); reads and writes spread over every flow")
+                                  f"history beyond the current values {lst['history'] / 2**20:.0f} MiB); reads and "
+                                  f"writes spread over every flow")
             lserver = Server(ldb, workdir, "large")
             servers.append(lserver)
             # Sanity: the server reads the bulk-written rows as its own.

@@ -9,11 +9,19 @@ Two ways to put it in a database:
   milliseconds, the graph kept as compact JSON with edge ids ``SOURCE:TARGET`` in front of the
   other edge members, one ``steps`` row per node, one ``snapshots`` row per step with a
   generation taken from ``counters.snapshot_generation`` (its ``created_at`` and ``updated_by``
-  as schema version 3 has them), the step's versions in ``snapshot_versions`` (src/db/versions.rs:
-  the ``create`` version of revision 1 for every step, and on a tenth of the steps two
-  ``update`` versions more, revisions 2 and 3, the snapshot then being revision 3) and the audit
-  events the API would have recorded (``workspace.create``, ``flow.create``, ``snapshot.create``,
-  ``snapshot.update``; src/db/audit.rs) with no request id, since no request made them.
+  as schema version 3 has them), the step's versions (src/db/versions.rs: the ``create`` version
+  of revision 1 for every step, and on a tenth of the steps two ``update`` versions more,
+  revisions 2 and 3, the snapshot then being revision 3) and the audit events the API would have
+  recorded (``workspace.create``, ``flow.create``, ``snapshot.create``, ``snapshot.update``;
+  src/db/audit.rs) with no request id, since no request made them.
+
+  Storage layout of schema version 3 (src/db/migrate.rs): a value is stored once, as the newest
+  version of its step. Each step that has a version has one ``step_histories`` row (pk in
+  insertion order here); its versions are the ``snapshot_versions`` rows with pk
+  ``history.pk * 1024 + slot``, written in order into slots 0, 1, 2 (version i in slot i - 1:
+  the lowest free slots, as the server writes them while a step holds fewer than its
+  ``max(history_max_versions, 1)`` slots); ``snapshots.value_pk`` is the pk of the newest one,
+  which holds the current value (``snapshots`` has no ``value`` column).
 
 ``check_against_server`` compares what the server stored for HTTP-seeded rows with what
 ``seed_sql`` would have written for the same input, so the two paths cannot drift apart silently.
@@ -259,10 +267,14 @@ def seed_http(port: int, auth: str, n_workspaces: int, n_flows: int, n_scratch: 
 
 # The columns seed_sql writes in the tables of schema version 3 (src/db/migrate.rs); the check
 # below fails when the server's schema has a column more or less, so the two cannot drift apart.
-SNAPSHOT_COLUMNS = ["pk", "flow_pk", "step_id", "value", "revision", "generation", "updated_at",
-                    "created_at", "updated_by"]
-VERSION_COLUMNS = ["pk", "flow_pk", "step_id", "generation", "revision", "operation", "value",
-                   "created_at", "created_by", "restored_from"]
+SNAPSHOT_COLUMNS = ["pk", "flow_pk", "step_id", "revision", "generation", "updated_at",
+                    "created_at", "updated_by", "value_pk"]
+HISTORY_COLUMNS = ["pk", "flow_pk", "step_id"]
+VERSION_COLUMNS = ["pk", "generation", "revision", "operation", "created_at", "created_by",
+                   "restored_from", "value"]
+# Rows per step history: the slots of step_histories row h are snapshot_versions pk
+# h * SLOTS .. h * SLOTS + SLOTS - 1 (src/db/versions.rs).
+SLOTS = 1024
 AUDIT_COLUMNS = ["id", "created_at", "action", "user_id", "request_id", "workspace_id", "target_type",
                  "target_id", "flow_id", "version_id"]
 
@@ -270,13 +282,15 @@ AUDIT_COLUMNS = ["id", "created_at", "action", "user_id", "request_id", "workspa
 def check_against_server(db_path: str, seeded: dict, samples: int = 20,
                          email: str = "admin@example.com") -> list[str]:
     """Compares rows the server wrote with what seed_sql writes for the same input: flows, steps,
-    snapshots (with created_at/updated_by), each snapshot's first version and the audit events
-    of the flows and snapshots. Run right after seed_http, before any other change."""
+    snapshots (with created_at/updated_by), each snapshot's step history, its one version (the
+    `create` in the history's slot 0, which `snapshots.value_pk` names and which holds the value
+    sent) and the audit events of the flows and snapshots. Run right after seed_http, before any
+    other change."""
     problems = []
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        for table, want in (("snapshots", SNAPSHOT_COLUMNS), ("snapshot_versions", VERSION_COLUMNS),
-                            ("audit_events", AUDIT_COLUMNS)):
+        for table, want in (("snapshots", SNAPSHOT_COLUMNS), ("step_histories", HISTORY_COLUMNS),
+                            ("snapshot_versions", VERSION_COLUMNS), ("audit_events", AUDIT_COLUMNS)):
             have = [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
             if have != want:
                 problems.append(f"table {table}: columns {have}, seed.py writes {want}")
@@ -309,22 +323,34 @@ def check_against_server(db_path: str, seeded: dict, samples: int = 20,
             if ev != [("flow.create", user_id, ws, "flow", fid, fid, None, 1)]:
                 problems.append(f"flow {fid}: audit events {ev}")
         for (fid, step), text in list(seeded["values"].items())[:samples * 5]:
-            row = con.execute("SELECT s.value, s.revision, s.generation, s.created_at, s.updated_at, s.updated_by, "
-                              "f.pk, w.id FROM snapshots s JOIN flows f ON f.pk = s.flow_pk "
+            # The value is read where the server reads it: the version that value_pk names.
+            row = con.execute("SELECT v.value, s.revision, s.generation, s.created_at, s.updated_at, s.updated_by, "
+                              "s.value_pk, f.pk, w.id FROM snapshots s JOIN flows f ON f.pk = s.flow_pk "
                               "JOIN workspaces w ON w.pk = f.workspace_pk "
+                              "LEFT JOIN snapshot_versions v ON v.pk = s.value_pk "
                               "WHERE f.id = ? AND s.step_id = ?", (fid, step)).fetchone()
             if row is None or row[0] != text or row[1] != 1:
                 problems.append(f"snapshot {fid}/{step}: stored {str(row)[:120]} != sent {text[:80]}")
                 continue
-            value, revision, gen, created_at, updated_at, updated_by, fpk, ws = row
+            value, revision, gen, created_at, updated_at, updated_by, value_pk, fpk, ws = row
             if created_at != updated_at or updated_by != user_id:
                 problems.append(f"snapshot {fid}/{step}: created_at {created_at}, updated_at {updated_at}, "
                                 f"updated_by {updated_by} (seed.py writes created_at = updated_at and the user's id)")
-            vs = con.execute("SELECT generation, revision, operation, value, created_at, created_by, restored_from "
-                             "FROM snapshot_versions WHERE flow_pk = ? AND step_id = ?", (fpk, step)).fetchall()
-            if vs != [(gen, 1, "create", text, updated_at, user_id, None)]:
+            hist = con.execute("SELECT pk FROM step_histories WHERE flow_pk = ? AND step_id = ?",
+                               (fpk, step)).fetchall()
+            if len(hist) != 1:
+                problems.append(f"snapshot {fid}/{step}: step_histories rows {hist} (seed.py writes one)")
+                continue
+            base = hist[0][0] * SLOTS
+            if value_pk != base:
+                problems.append(f"snapshot {fid}/{step}: value_pk {value_pk}, seed.py writes {base} "
+                                f"(slot 0 of step history {hist[0][0]}: its only version)")
+            vs = con.execute("SELECT pk, generation, revision, operation, value, created_at, created_by, restored_from "
+                             "FROM snapshot_versions WHERE pk BETWEEN ? AND ? ORDER BY pk",
+                             (base, base + SLOTS - 1)).fetchall()
+            if vs != [(base, gen, 1, "create", text, updated_at, user_id, None)]:
                 problems.append(f"snapshot {fid}/{step}: versions {str(vs)[:300]}, seed.py writes "
-                                f"{[(gen, 1, 'create', text[:40] + '...', updated_at, user_id, None)]}")
+                                f"{[(base, gen, 1, 'create', text[:40] + '...', updated_at, user_id, None)]}")
             ev = con.execute("SELECT action, user_id, workspace_id, target_type, target_id, flow_id, version_id, "
                              "request_id IS NOT NULL FROM audit_events WHERE target_type = 'snapshot' "
                              "AND flow_id = ? AND target_id = ?", (fid, step)).fetchall()
@@ -337,6 +363,16 @@ def check_against_server(db_path: str, seeded: dict, samples: int = 20,
         nv = con.execute("SELECT count(*) FROM snapshot_versions").fetchone()[0]
         if nv != n:
             problems.append(f"{nv} versions for {n} snapshots (one 'create' version each expected)")
+        nh = con.execute("SELECT count(*) FROM step_histories").fetchone()[0]
+        if nh != n:
+            problems.append(f"{nh} step_histories rows for {n} snapshots (one each expected)")
+        stray = con.execute(f"SELECT count(*) FROM snapshot_versions WHERE pk / {SLOTS} NOT IN "
+                            "(SELECT pk FROM step_histories)").fetchone()[0]
+        dangling = con.execute("SELECT count(*) FROM snapshots WHERE value_pk NOT IN "
+                               "(SELECT pk FROM snapshot_versions)").fetchone()[0]
+        if stray or dangling:
+            problems.append(f"{stray} versions outside every step history's slots, {dangling} snapshots "
+                            f"whose value_pk names no version")
     finally:
         con.close()
     return problems
@@ -356,7 +392,13 @@ def seed_sql(db_path: str, email: str, n_workspaces: int, n_flows: int, seed: in
     whose user `email` exists (made by `flowsnap user create`). The user owns every workspace and
     made every change. Step `step_K` with K - 1 == flow number mod 10 (a tenth of the steps, one
     per flow) has three versions (created, then updated twice: the snapshot is revision 3); every
-    other step has its `create` version. Audit events as the API would have written them."""
+    other step has its `create` version. Audit events as the API would have written them.
+
+    Layout of schema version 3: one `step_histories` row per step (pks consecutive, in the order
+    the steps are written); the step's versions in its slots in order of writing (revision r in
+    slot r - 1, pk = history pk * 1024 + r - 1; three slots fit any history_max_versions >= 3,
+    the default being 10); `snapshots.value_pk` = the pk of the newest version, which holds the
+    current value (no copy of it in `snapshots`)."""
     t0 = time.time()
     rng = random.Random(seed)
     con = sqlite3.connect(db_path, isolation_level=None)
@@ -388,6 +430,7 @@ def seed_sql(db_path: str, email: str, n_workspaces: int, n_flows: int, seed: in
     con.execute("COMMIT")
 
     first_pk = (con.execute("SELECT coalesce(max(pk), 0) FROM flows").fetchone()[0]) + 1
+    history_pk = con.execute("SELECT coalesce(max(pk), 0) FROM step_histories").fetchone()[0]
     generation = con.execute("SELECT value FROM counters WHERE name = 'snapshot_generation'").fetchone()[0]
     pool = value_pool(4096, seed)
     flow_ids = []
@@ -396,7 +439,7 @@ def seed_sql(db_path: str, email: str, n_workspaces: int, n_flows: int, seed: in
     n_versions = 0
     for b0 in range(0, n_flows, batch):
         con.execute("BEGIN")
-        flows, steps, snaps, versions, events = [], [], [], [], []
+        flows, steps, histories, snaps, versions, events = [], [], [], [], [], []
         for i in range(b0, min(n_flows, b0 + batch)):
             pk = first_pk + i
             fid = new_id()
@@ -410,26 +453,31 @@ def seed_sql(db_path: str, email: str, n_workspaces: int, n_flows: int, seed: in
             for pos, step in enumerate(step_names):
                 steps.append((pk, step, pos))
                 generation += 1
+                history_pk += 1
+                histories.append((history_pk, pk, step))
                 revisions = HISTORY_VERSIONS if pos == i % HISTORY_EVERY else 1
-                value = None
                 for rev in range(1, revisions + 1):
                     prefix, suffix = pool[rng.randrange(len(pool))]
                     value = prefix + str(generation) + suffix
                     t = created + (rev - 1) * 20_000  # changed every 20 s after its creation
-                    versions.append((pk, step, generation, rev, "create" if rev == 1 else "update",
-                                     value, t, user_id, None))
+                    # Version `rev` in slot rev - 1: the lowest free one when it was written.
+                    versions.append((history_pk * SLOTS + rev - 1, generation, rev,
+                                     "create" if rev == 1 else "update", t, user_id, None, value))
                     events.append((t, "snapshot.create" if rev == 1 else "snapshot.update", user_id, None,
                                    ws_id, "snapshot", step, fid, f"{generation}-{rev}"))
-                snaps.append((pk, step, value, revisions, generation, t, created, user_id))
+                # The current value is the newest version's (slot revisions - 1).
+                snaps.append((pk, step, revisions, generation, t, created, user_id,
+                              history_pk * SLOTS + revisions - 1))
         n_versions += len(versions)
         con.executemany("INSERT INTO flows (pk, id, workspace_pk, creator_id, name, description, type, status, "
                         "default_mapper_type, cron, graph, nodes_config, created_at, updated_at, "
                         "last_start_time, last_stop_time) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", flows)
         con.executemany("INSERT INTO steps (flow_pk, step_id, position) VALUES (?,?,?)", steps)
-        con.executemany("INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at, "
-                        "created_at, updated_by) VALUES (?,?,?,?,?,?,?,?)", snaps)
-        con.executemany("INSERT INTO snapshot_versions (flow_pk, step_id, generation, revision, operation, value, "
-                        "created_at, created_by, restored_from) VALUES (?,?,?,?,?,?,?,?,?)", versions)
+        con.executemany("INSERT INTO step_histories (pk, flow_pk, step_id) VALUES (?,?,?)", histories)
+        con.executemany("INSERT INTO snapshots (flow_pk, step_id, revision, generation, updated_at, "
+                        "created_at, updated_by, value_pk) VALUES (?,?,?,?,?,?,?,?)", snaps)
+        con.executemany("INSERT INTO snapshot_versions (pk, generation, revision, operation, created_at, "
+                        "created_by, restored_from, value) VALUES (?,?,?,?,?,?,?,?)", versions)
         con.executemany(INSERT_EVENT, events)
         con.execute("UPDATE counters SET value = ? WHERE name = 'snapshot_generation'", (generation,))
         con.execute("COMMIT")
@@ -440,6 +488,11 @@ def seed_sql(db_path: str, email: str, n_workspaces: int, n_flows: int, seed: in
     bad = con.execute("PRAGMA foreign_key_check").fetchmany(5)
     if bad:
         raise RuntimeError(f"bulk seed broke a foreign key: {bad}")
+    # value_pk is no foreign key: check that every snapshot's names a version.
+    lost = con.execute("SELECT count(*) FROM snapshots s WHERE NOT EXISTS "
+                       "(SELECT 1 FROM snapshot_versions v WHERE v.pk = s.value_pk)").fetchone()[0]
+    if lost:
+        raise RuntimeError(f"bulk seed: {lost} snapshots whose value_pk names no version")
     # No ANALYZE: the server never runs it, so the planner must see what it sees in production.
     back = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     n_snap = con.execute("SELECT count(*) FROM snapshots").fetchone()[0]
@@ -458,26 +511,47 @@ INSERT_EVENT = ("INSERT INTO audit_events (created_at, action, user_id, request_
 
 def storage(db_path: str) -> dict:
     """Bytes of the file by what they hold, from SQLite's dbstat table (every page of every
-    B-tree): the snapshot history (table snapshot_versions and its index), the audit log (table
-    and index), the rest; with the number of versions and the bytes of their values, so that the
-    per-version overhead (row header, the other columns, the index entry, page slack) is
-    measured, not guessed. Reads every page of the file."""
+    B-tree): the snapshot history, the audit log (table and index), the rest; with the number of
+    versions and the bytes of their values, so that the per-version overhead (row header, the
+    other columns, page slack, overflow pages' waste) is measured, not guessed. Reads every page
+    of the file.
+
+    The history is the versions beyond each step's current value: the current value is itself a
+    version (the row of snapshot_versions that snapshots.value_pk names), which a server with
+    history_max_versions = 0 keeps too. dbstat counts a table's pages, not a row's, so the table's
+    bytes are split by row: each row counts its value's bytes plus the table's mean overhead per
+    row ((table bytes - all value bytes) / rows); history = the other rows' (non-current) value
+    bytes + their number * that overhead = table bytes - the current rows' share. The
+    step_histories table (one row per step that has a version, kept with history 0 too) counts
+    with the rest."""
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         page = con.execute("PRAGMA page_size").fetchone()[0]
         pages = con.execute("PRAGMA page_count").fetchone()[0]
         by_name = dict(con.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall())
-        n_ver, ver_value = con.execute("SELECT count(*), coalesce(sum(length(value)), 0) FROM snapshot_versions").fetchone()
-        n_snap, snap_value = con.execute("SELECT count(*), coalesce(sum(length(value)), 0) FROM snapshots").fetchone()
+        n_ver, ver_value = con.execute("SELECT count(*), coalesce(sum(length(CAST(value AS BLOB))), 0) "
+                                       "FROM snapshot_versions").fetchone()
+        n_snap, n_cur, cur_value = con.execute(
+            "SELECT count(*), count(v.pk), coalesce(sum(length(CAST(v.value AS BLOB))), 0) "
+            "FROM snapshots s LEFT JOIN snapshot_versions v ON v.pk = s.value_pk").fetchone()
+        n_hist = con.execute("SELECT count(*) FROM step_histories").fetchone()[0]
         n_ev = con.execute("SELECT count(*) FROM audit_events").fetchone()[0]
     finally:
         con.close()
-    history = by_name.get("snapshot_versions", 0) + by_name.get("snapshot_versions_by_step", 0)
+    table = by_name.get("snapshot_versions", 0)
+    overhead = (table - ver_value) / n_ver if n_ver else 0.0
+    current = cur_value + n_cur * overhead  # the current values' share of the table
+    history = max(0, round(table - current))
+    step_histories = sum(b for name, b in by_name.items()
+                         if name == "step_histories" or name.startswith("sqlite_autoindex_step_histories"))
     audit = by_name.get("audit_events", 0) + by_name.get("audit_by_workspace", 0)
     total = page * pages
     return {"file": total, "history": history, "audit": audit, "without_history": total - history,
-            "without_history_or_audit": total - history - audit, "versions": n_ver,
-            "version_value_bytes": ver_value, "snapshots": n_snap, "snapshot_value_bytes": snap_value,
+            "without_history_or_audit": total - history - audit,
+            "versions_table": table, "current_bytes": round(current), "step_histories_bytes": step_histories,
+            "step_histories": n_hist, "versions": n_ver, "current_versions": n_cur,
+            "history_versions": n_ver - n_cur, "version_value_bytes": ver_value,
+            "snapshots": n_snap, "snapshot_value_bytes": cur_value,
             "events": n_ev, "page_size": page,
-            "version_overhead": (history - ver_value) / n_ver if n_ver else float("nan"),
+            "version_overhead": overhead if n_ver else float("nan"),
             "event_bytes": audit / n_ev if n_ev else float("nan")}

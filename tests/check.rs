@@ -125,6 +125,21 @@ fn check_names_each_problem_and_changes_nothing() {
             Some(current),
         ),
         (
+            "a snapshot's value removed (its version row deleted by hand)",
+            Box::new(|p: &std::path::Path| {
+                let c = rusqlite::Connection::open(p).unwrap();
+                let n = c
+                    .execute(
+                        "DELETE FROM snapshot_versions WHERE pk = (SELECT value_pk FROM snapshots LIMIT 1)",
+                        [],
+                    )
+                    .unwrap();
+                assert_eq!(n, 1);
+            }),
+            &["without their value", "value_pk"],
+            Some(current),
+        ),
+        (
             "an older schema version",
             set_version(current - 1),
             &["older", "migrate"],

@@ -168,13 +168,15 @@ fn check_versions(db: &std::path::Path) {
         .unwrap();
     let mut st = c
         .prepare(
-            "SELECT st.step_id, s.generation, s.revision, s.value,
+            "SELECT st.step_id, s.generation, s.revision, cur.value,
                     v.generation, v.revision, v.operation, v.value
              FROM steps st
              LEFT JOIN snapshots s ON s.flow_pk = st.flow_pk AND s.step_id = st.step_id
+             LEFT JOIN snapshot_versions cur ON cur.pk = s.value_pk
+             LEFT JOIN step_histories h ON h.flow_pk = st.flow_pk AND h.step_id = st.step_id
              LEFT JOIN snapshot_versions v ON v.pk = (
                  SELECT pk FROM snapshot_versions x
-                 WHERE x.flow_pk = st.flow_pk AND x.step_id = st.step_id
+                 WHERE x.pk BETWEEN h.pk * 1024 AND h.pk * 1024 + 1023
                  ORDER BY x.generation DESC, x.revision DESC LIMIT 1)",
         )
         .unwrap();

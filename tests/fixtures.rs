@@ -1184,7 +1184,8 @@ fn reset_while_eight_clients_write() {
         );
         let (value, revision): (String, i64) = c
             .query_row(
-                "SELECT value, revision FROM snapshots WHERE step_id = ?1",
+                "SELECT v.value, s.revision FROM snapshots s
+                 JOIN snapshot_versions v ON v.pk = s.value_pk WHERE s.step_id = ?1",
                 [format!("w{i}")],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )

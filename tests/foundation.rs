@@ -613,6 +613,7 @@ fn v1_tables(state: &str) -> String {
             ![
                 "snapshots\n",
                 "snapshot_versions\n",
+                "step_histories\n",
                 "audit_events\n",
                 "sqlite_sequence\n",
             ]

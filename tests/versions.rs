@@ -505,6 +505,108 @@ fn retention_keeps_the_newest_versions_only() {
         .expect(404);
 }
 
+/// `history_max_versions` changed between two starts: a smaller setting shows only the newest it
+/// allows at once (the step's next change prunes the rest), a larger one keeps what is there and
+/// grows to it; 0 shows none, and the current value is never lost.
+#[test]
+fn a_changed_history_setting_applies_to_the_versions_already_kept() {
+    let mut f = setup(&[("FLOWSNAP_HISTORY_MAX_VERSIONS", "5")]);
+    let a = f.s.admin.clone();
+    let flow = f.flow.clone();
+    let value = |i: i64| format!(r#"{{"n":{i},"big":12345678901234567890123}}"#);
+    let patch = |s: &Server, i: i64| {
+        s.send_raw(
+            "PATCH",
+            &snap_path(&flow, "step_1"),
+            &a,
+            &raw_doc("step_1", &value(i)),
+            &[],
+        )
+        .expect(200);
+    };
+    f.s.send_raw(
+        "POST",
+        &format!("/v2/flows/{flow}/snapshots"),
+        &a,
+        &raw_doc("step_1", &value(0)),
+        &[],
+    )
+    .expect(201);
+    for i in 1..=6 {
+        patch(&f.s, i);
+    }
+    let five = version_ids(&f.s, &a, &flow, "step_1");
+    assert_eq!(five.len(), 5, "{five:?}");
+    let slots = |s: &Server| -> i64 {
+        rusqlite::Connection::open(s.db())
+            .unwrap()
+            .query_row("SELECT count(*) FROM snapshot_versions", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(slots(&f.s), 5);
+
+    // 2: the newest two show at once; the stored five stay until the step changes.
+    f.s.set_env("FLOWSNAP_HISTORY_MAX_VERSIONS", "2");
+    f.s.restart();
+    assert_eq!(version_ids(&f.s, &a, &flow, "step_1"), five[..2]);
+    let r = f.s.get(
+        &format!(
+            "{}?page[size]=1&page[number]=2",
+            versions_path(&flow, "step_1")
+        ),
+        &a,
+    );
+    r.expect(200);
+    assert_eq!(r.json()["meta"]["total"], 2, "{}", r.text());
+    f.s.get(
+        &format!("{}/{}", versions_path(&flow, "step_1"), five[2]),
+        &a,
+    )
+    .expect(404);
+    patch(&f.s, 7);
+    let two = version_ids(&f.s, &a, &flow, "step_1");
+    assert_eq!(two.len(), 2);
+    assert_eq!(two[1], five[0]);
+    assert_eq!(
+        slots(&f.s),
+        2,
+        "the change pruned the step to the new setting"
+    );
+
+    // 4: what is kept stays, and the history grows to four.
+    f.s.set_env("FLOWSNAP_HISTORY_MAX_VERSIONS", "4");
+    f.s.restart();
+    assert_eq!(version_ids(&f.s, &a, &flow, "step_1"), two);
+    for i in 8..=10 {
+        patch(&f.s, i);
+    }
+    let four = version_ids(&f.s, &a, &flow, "step_1");
+    assert_eq!(four.len(), 4);
+    assert_eq!(
+        four[3], two[0],
+        "four kept: the newest three and the newest before them"
+    );
+    assert_eq!(slots(&f.s), 4);
+
+    // 0: none shows, the value stays exact, and a change keeps only the current value.
+    f.s.set_env("FLOWSNAP_HISTORY_MAX_VERSIONS", "0");
+    f.s.restart();
+    assert!(version_ids(&f.s, &a, &flow, "step_1").is_empty());
+    f.s.get(
+        &format!("{}/{}", versions_path(&flow, "step_1"), four[0]),
+        &a,
+    )
+    .expect(404);
+    patch(&f.s, 11);
+    assert_eq!(slots(&f.s), 1);
+    let r = f.s.get(&snap_path(&flow, "step_1"), &a);
+    r.expect(200);
+    assert_eq!(raw_value(&r.text()), value(11));
+    // And a delete with no history leaves nothing of the step's values.
+    f.s.delete(&snap_path(&flow, "step_1"), &a).expect(204);
+    assert_eq!(slots(&f.s), 0);
+}
+
 #[test]
 fn a_graph_change_records_deletes_and_a_returning_step_gets_its_history_back() {
     let f = setup(&[]);
@@ -552,10 +654,14 @@ fn a_graph_change_records_deletes_and_a_returning_step_gets_its_history_back() {
     // A flow's versions go with the flow.
     s.delete(&format!("/v2/flows/{}", f.flow), &a).expect(204);
     let c = rusqlite::Connection::open(s.db()).unwrap();
-    let left: i64 = c
-        .query_row("SELECT count(*) FROM snapshot_versions", [], |r| r.get(0))
+    let left: (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM snapshot_versions), (SELECT count(*) FROM step_histories)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
-    assert_eq!(left, 0);
+    assert_eq!(left, (0, 0));
 }
 
 #[test]
@@ -701,7 +807,8 @@ fn a_version_2_database_with_data_upgrades_in_place() {
     assert_eq!(version, 3);
     let snap: (String, i64, i64, i64, Option<String>) = c
         .query_row(
-            "SELECT value, revision, created_at, updated_at, updated_by FROM snapshots",
+            "SELECT v.value, s.revision, s.created_at, s.updated_at, s.updated_by
+             FROM snapshots s JOIN snapshot_versions v ON v.pk = s.value_pk",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
@@ -718,7 +825,8 @@ fn a_version_2_database_with_data_upgrades_in_place() {
     );
     let v: (String, i64, i64, String, Option<String>) = c
         .query_row(
-            "SELECT step_id, generation, revision, operation, value FROM snapshot_versions",
+            "SELECT h.step_id, v.generation, v.revision, v.operation, v.value
+             FROM snapshot_versions v JOIN step_histories h ON v.pk / 1024 = h.pk",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )

@@ -57,7 +57,8 @@ pub fn list(ctx: &Ctx, flow_id: &str, step_id: &str) -> Result<Response> {
     let page = ctx.page()?;
     let (versions, total) = ctx.app.store.read(|c| {
         let flow_pk = readable_step(ctx, c, flow_id, step_id)?;
-        store::list(c, flow_pk, step_id, page.offset(), page.size)
+        let keep = ctx.app.config.history_max_versions;
+        store::list(c, flow_pk, step_id, keep, page.offset(), page.size)
     })?;
     let data = versions
         .iter()
@@ -70,8 +71,14 @@ pub fn list(ctx: &Ctx, flow_id: &str, step_id: &str) -> Result<Response> {
 pub fn get(ctx: &Ctx, flow_id: &str, step_id: &str, version_id: &str) -> Result<Response> {
     let v = ctx.app.store.read(|c| {
         let flow_pk = readable_step(ctx, c, flow_id, step_id)?;
-        store::get(c, flow_pk, step_id, version_id)?
-            .ok_or_else(|| store::not_found(step_id, version_id))
+        store::get(
+            c,
+            flow_pk,
+            step_id,
+            version_id,
+            ctx.app.config.history_max_versions,
+        )?
+        .ok_or_else(|| store::not_found(step_id, version_id))
     })?;
     Ok(super::raw_json_response(
         200,

@@ -172,6 +172,26 @@ fn run(path: &Path, busy_timeout: Duration, report: &mut Report) -> Result<(), S
             .problems
             .push(corrupt("SQLite's foreign_key_check", e)),
     }
+    if version == SCHEMA_VERSION {
+        // What no foreign key states: every snapshot's value is a version with a value, in its
+        // own step's history (one pass over the snapshots, one lookup each).
+        let result = conn.query_row(
+            "SELECT count(*), min(s.step_id) FROM snapshots s
+             LEFT JOIN snapshot_versions v ON v.pk = s.value_pk
+             LEFT JOIN step_histories h ON h.flow_pk = s.flow_pk AND h.step_id = s.step_id
+             WHERE v.value IS NULL OR h.pk IS NULL OR s.value_pk / 1024 != h.pk",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)),
+        );
+        match result {
+            Ok((0, _)) => {}
+            Ok((n, step)) => report.problems.push(format!(
+                "{n} snapshot(s) without their value (no version with a value at value_pk in the                  step's history), for example one of step {}; restore the latest backup",
+                step.unwrap_or_default()
+            )),
+            Err(e) => report.problems.push(corrupt("checking the snapshots' values", e)),
+        }
+    }
     let _ = conn.execute_batch("COMMIT");
     Ok(())
 }

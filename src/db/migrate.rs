@@ -20,35 +20,58 @@ const MIGRATIONS: &[&str] = &[
 
 /// Version 3. Existing snapshots get their creation time (the best known: their last change) and
 /// their current value as their first version, recorded as an `import`.
+///
+/// A value is stored once: as the newest version of its step, in a ring of slots kept per step
+/// (`history_max_versions` of them, at least one). `snapshots.value_pk` names the slot that holds
+/// the current value. A change writes its version over the step's oldest slot when the ring is
+/// full, so the page it dirties is the one that the version it pushes out leaves, and history
+/// costs no page that a change without history would not write (spec section 9, issue 11).
 const VERSIONS_AND_AUDIT: &str = "
 ALTER TABLE snapshots ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
 UPDATE snapshots SET created_at = updated_at;
 -- The public id of the user whose request made the last change; NULL for the command line.
 ALTER TABLE snapshots ADD COLUMN updated_by TEXT;
+-- The snapshot_versions row that holds the current value.
+ALTER TABLE snapshots ADD COLUMN value_pk INTEGER NOT NULL DEFAULT 0;
 
--- Every accepted change of a step's snapshot. Keyed to the flow, not to the step, so that the
--- versions of a step that a graph change drops stay (and show again if the step comes back),
--- while a flow's versions go with the flow. (generation, revision) is the version id and grows
--- with every change of a step: ordered by it, newest first, is the history.
+-- A step's history: keyed to the flow, not to the step, so that the versions of a step that a
+-- graph change drops stay (and show again if the step comes back), while a flow's versions go
+-- with the flow.
+CREATE TABLE step_histories (
+    pk      INTEGER PRIMARY KEY,
+    flow_pk INTEGER NOT NULL REFERENCES flows(pk) ON DELETE CASCADE,
+    step_id TEXT    NOT NULL,
+    UNIQUE (flow_pk, step_id)
+);
+
+-- Every accepted change of a step's snapshot that is kept: the step's slots are the rows
+-- step_histories.pk * 1024 + 0 .. 1023 (no index needed, and one step's versions sit together).
+-- (generation, revision) is the version id and grows with every change of a step: ordered by
+-- it, newest first, is the history.
 CREATE TABLE snapshot_versions (
     pk            INTEGER PRIMARY KEY,
-    flow_pk       INTEGER NOT NULL REFERENCES flows(pk) ON DELETE CASCADE,
-    step_id       TEXT    NOT NULL,
     generation    INTEGER NOT NULL,
     revision      INTEGER NOT NULL,
     operation     TEXT    NOT NULL
                   CHECK (operation IN ('create', 'update', 'delete', 'restore', 'import')),
-    -- Compact JSON text; NULL exactly for a delete.
-    value         TEXT    CHECK ((operation = 'delete') = (value IS NULL)),
     created_at    INTEGER NOT NULL,
     created_by    TEXT,
-    restored_from TEXT
+    restored_from TEXT,
+    -- Compact JSON text; NULL exactly for a delete. Last, so that reading the other columns
+    -- never reads a long value's overflow pages.
+    value         TEXT    CHECK ((operation = 'delete') = (value IS NULL))
 );
-CREATE UNIQUE INDEX snapshot_versions_by_step
-    ON snapshot_versions (flow_pk, step_id, generation, revision);
+CREATE TRIGGER step_histories_versions_go AFTER DELETE ON step_histories BEGIN
+    DELETE FROM snapshot_versions WHERE pk BETWEEN old.pk * 1024 AND old.pk * 1024 + 1023;
+END;
 
-INSERT INTO snapshot_versions (flow_pk, step_id, generation, revision, operation, value, created_at)
-    SELECT flow_pk, step_id, generation, revision, 'import', value, updated_at FROM snapshots;
+INSERT INTO step_histories (flow_pk, step_id) SELECT flow_pk, step_id FROM snapshots ORDER BY pk;
+INSERT INTO snapshot_versions (pk, generation, revision, operation, created_at, value)
+    SELECT h.pk * 1024, s.generation, s.revision, 'import', s.updated_at, s.value
+    FROM snapshots s JOIN step_histories h ON h.flow_pk = s.flow_pk AND h.step_id = s.step_id;
+UPDATE snapshots SET value_pk = (SELECT h.pk * 1024 FROM step_histories h
+                                 WHERE h.flow_pk = snapshots.flow_pk AND h.step_id = snapshots.step_id);
+ALTER TABLE snapshots DROP COLUMN value;
 
 -- One row per accepted change (spec section 10). AUTOINCREMENT: an id is never reused, also
 -- after retention removed the newest rows' predecessors, so ids grow with time.

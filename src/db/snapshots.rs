@@ -19,6 +19,8 @@ pub struct Snapshot {
     pub updated_at: i64,
     /// The public id of the user whose request made the last change; `None`: the command line.
     pub updated_by: Option<String>,
+    /// The `snapshot_versions` row that holds the value (the step's newest version).
+    pub value_pk: i64,
 }
 
 /// Who makes a change and how many versions each step keeps: what every write that records a
@@ -34,15 +36,12 @@ pub struct Change {
 impl Change {
     fn version<'a>(
         &'a self,
-        flow_pk: i64,
         s: &'a Snapshot,
         operation: Operation,
         restored_from: Option<&'a str>,
     ) -> NewVersion<'a> {
         let deleted = operation == Operation::Delete;
         NewVersion {
-            flow_pk,
-            step_id: &s.step_id,
             generation: s.generation,
             // A delete is recorded with the revision after the last one.
             revision: if deleted { s.revision + 1 } else { s.revision },
@@ -101,9 +100,11 @@ pub fn step_snapshot(
     step_id: &str,
 ) -> Result<Option<Option<Snapshot>>> {
     let mut st = conn.prepare_cached(
-        "SELECT s.value, s.revision, s.generation, s.created_at, s.updated_at, s.updated_by
+        "SELECT v.value, s.revision, s.generation, s.created_at, s.updated_at, s.updated_by,
+                s.value_pk
          FROM steps st
          LEFT JOIN snapshots s ON s.flow_pk = st.flow_pk AND s.step_id = st.step_id
+         LEFT JOIN snapshot_versions v ON v.pk = s.value_pk
          WHERE st.flow_pk = ?1 AND st.step_id = ?2",
     )?;
     let row = st
@@ -119,6 +120,7 @@ pub fn step_snapshot(
                     created_at: r.get(3)?,
                     updated_at: r.get(4)?,
                     updated_by: r.get(5)?,
+                    value_pk: r.get(6)?,
                 }),
             })
         })
@@ -173,12 +175,13 @@ pub fn lookup(
         "SELECT u.tenant_admin,f.pk,\
          CASE WHEN ?5 THEN(SELECT id FROM workspaces WHERE pk=f.workspace_pk)END,\
          f.status='active',m.role,\
-         CASE WHEN s.value IS NULL THEN \
+         CASE WHEN s.pk IS NULL THEN \
          EXISTS(SELECT 1 FROM steps t WHERE t.flow_pk=f.pk AND t.step_id=?3)ELSE 1 END,\
-         s.value,s.revision,s.generation,s.created_at,s.updated_at,s.updated_by \
+         v.value,s.revision,s.generation,s.created_at,s.updated_at,s.updated_by,s.value_pk \
          FROM users u LEFT JOIN flows f INDEXED BY flows_head ON f.id=?1 \
          LEFT JOIN members m ON m.workspace_pk=f.workspace_pk AND m.user_pk=u.pk \
          LEFT JOIN snapshots s ON s.flow_pk=f.pk AND s.step_id=?3 \
+         LEFT JOIN snapshot_versions v ON v.pk=s.value_pk \
          WHERE u.pk=?2 AND(?4 IS NULL OR u.api_key_hash=?4)",
     )?;
     let row = st
@@ -214,6 +217,7 @@ pub fn lookup(
                         created_at: r.get(9)?,
                         updated_at: r.get(10)?,
                         updated_by: r.get(11)?,
+                        value_pk: r.get(12)?,
                     })),
                 };
                 Ok((tenant_admin, Some((head, snap))))
@@ -233,8 +237,8 @@ pub fn found(found: Option<Option<Snapshot>>, step_id: &str) -> Result<Snapshot>
         .ok_or_else(|| no_snapshot(step_id))
 }
 
-/// A snapshot from a row of `s.step_id, s.value, s.revision, s.generation, s.created_at,
-/// s.updated_at, s.updated_by`.
+/// A snapshot from a row of `SNAPSHOT_COLUMNS` (with `snapshot_versions v` joined at
+/// `s.value_pk`).
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Snapshot> {
     Ok(Snapshot {
         step_id: r.get(0)?,
@@ -244,18 +248,22 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Snapshot> {
         created_at: r.get(4)?,
         updated_at: r.get(5)?,
         updated_by: r.get(6)?,
+        value_pk: r.get(7)?,
     })
 }
 
+const SNAPSHOT_COLUMNS: &str = "s.step_id, v.value, s.revision, s.generation, s.created_at, \
+     s.updated_at, s.updated_by, s.value_pk";
+
 /// Every snapshot of the flow, in graph order.
 pub fn list(conn: &Connection, flow_pk: i64) -> Result<Vec<Snapshot>> {
-    let mut st = conn.prepare_cached(
-        "SELECT s.step_id, s.value, s.revision, s.generation, s.created_at, s.updated_at,
-                s.updated_by
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {SNAPSHOT_COLUMNS}
          FROM steps st
          JOIN snapshots s ON s.flow_pk = st.flow_pk AND s.step_id = st.step_id
-         WHERE st.flow_pk = ?1 ORDER BY st.position",
-    )?;
+         JOIN snapshot_versions v ON v.pk = s.value_pk
+         WHERE st.flow_pk = ?1 ORDER BY st.position"
+    ))?;
     let rows = st.query_map([flow_pk], from_row)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
@@ -320,38 +328,53 @@ fn insert(
     operation: Operation,
     restored_from: Option<&str>,
 ) -> Result<Snapshot> {
-    let generation: i64 = conn
-        .prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'snapshot_generation' RETURNING value")?
-        .query_row([], |r| r.get(0))?;
+    let history = versions::history_pk(conn, flow_pk, step_id)?;
     let now = util::now_ms();
+    let mut s = Snapshot {
+        step_id: step_id.to_string(),
+        value,
+        revision: 1,
+        generation: next_generation(conn)?,
+        created_at: now,
+        updated_at: now,
+        updated_by: change.user_id.clone(),
+        value_pk: 0,
+    };
+    s.value_pk = record_value(
+        conn,
+        history,
+        &change.version(&s, operation, restored_from),
+        change,
+    )?;
     conn.prepare_cached(
-        "INSERT INTO snapshots (flow_pk, step_id, value, revision, generation, updated_at,
-                                created_at, updated_by)
-         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5, ?6)",
+        "INSERT INTO snapshots (flow_pk, step_id, revision, generation, updated_at, created_at,
+                                updated_by, value_pk)
+         VALUES (?1, ?2, 1, ?3, ?4, ?4, ?5, ?6)",
     )?
     .execute(params![
         flow_pk,
         step_id,
-        value,
-        generation,
+        s.generation,
         now,
-        change.user_id
+        s.updated_by,
+        s.value_pk
     ])?;
-    let s = Snapshot {
-        step_id: step_id.to_string(),
-        value,
-        revision: 1,
-        generation,
-        created_at: now,
-        updated_at: now,
-        updated_by: change.user_id.clone(),
-    };
-    versions::record(
-        conn,
-        &change.version(flow_pk, &s, operation, restored_from),
-        change.keep,
-    )?;
     Ok(s)
+}
+
+/// The next value of the database-wide counter that a new snapshot's ETag starts with.
+pub fn next_generation(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE counters SET value = value + 1 WHERE name = 'snapshot_generation' RETURNING value",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Records a version that carries a value (it becomes the current one) and returns its row.
+fn record_value(conn: &Connection, history: i64, v: &NewVersion, change: &Change) -> Result<i64> {
+    versions::record(conn, history, v, change.keep)?
+        .ok_or_else(|| Error::internal("a version with a value was not stored"))
 }
 
 /// Replaces the value of an existing snapshot (its revision grows by one) and records the version.
@@ -364,30 +387,32 @@ fn replace(
     operation: Operation,
     restored_from: Option<&str>,
 ) -> Result<Snapshot> {
-    let s = Snapshot {
+    let history = versions::history_of(current.value_pk);
+    let mut s = Snapshot {
         value,
         revision: current.revision + 1,
         updated_at: util::now_ms(),
         updated_by: change.user_id.clone(),
         ..current
     };
+    s.value_pk = record_value(
+        conn,
+        history,
+        &change.version(&s, operation, restored_from),
+        change,
+    )?;
     conn.prepare_cached(
-        "UPDATE snapshots SET value = ?1, revision = ?2, updated_at = ?3, updated_by = ?4
+        "UPDATE snapshots SET revision = ?1, updated_at = ?2, updated_by = ?3, value_pk = ?4
          WHERE flow_pk = ?5 AND step_id = ?6",
     )?
     .execute(params![
-        s.value,
         s.revision,
         s.updated_at,
         s.updated_by,
+        s.value_pk,
         flow_pk,
         s.step_id
     ])?;
-    versions::record(
-        conn,
-        &change.version(flow_pk, &s, operation, restored_from),
-        change.keep,
-    )?;
     Ok(s)
 }
 
@@ -452,9 +477,9 @@ fn remove(conn: &Connection, flow_pk: i64, current: Snapshot, change: &Change) -
         updated_at: util::now_ms(),
         ..current
     };
-    let v = change.version(flow_pk, &s, Operation::Delete, None);
+    let v = change.version(&s, Operation::Delete, None);
     let id = versions::id(v.generation, v.revision);
-    versions::record(conn, &v, change.keep)?;
+    versions::record(conn, versions::history_of(s.value_pk), &v, change.keep)?;
     Ok(id)
 }
 
@@ -463,12 +488,12 @@ fn remove(conn: &Connection, flow_pk: i64, current: Snapshot, change: &Change) -
 /// deletes its snapshot as a change like any other. The foreign key then removes the rows.
 pub fn record_dropped(conn: &Connection, flow_pk: i64, change: &Change) -> Result<()> {
     let dropped: Vec<Snapshot> = {
-        let mut st = conn.prepare_cached(
-            "SELECT s.step_id, s.value, s.revision, s.generation, s.created_at, s.updated_at,
-                    s.updated_by
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {SNAPSHOT_COLUMNS}
              FROM steps st JOIN snapshots s ON s.flow_pk = st.flow_pk AND s.step_id = st.step_id
-             WHERE st.flow_pk = ?1 AND st.position < 0",
-        )?;
+             JOIN snapshot_versions v ON v.pk = s.value_pk
+             WHERE st.flow_pk = ?1 AND st.position < 0"
+        ))?;
         let rows = st.query_map([flow_pk], from_row)?;
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     };
@@ -498,7 +523,7 @@ pub fn restore(
     if flow.running {
         return Err(running(flow_id));
     }
-    let version = versions::get(conn, flow.pk, step_id, version_id)?
+    let version = versions::get(conn, flow.pk, step_id, version_id, change.keep)?
         .ok_or_else(|| versions::not_found(step_id, version_id))?;
     let restored_id = version.id();
     let Some(value) = version.value else {

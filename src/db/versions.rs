@@ -1,5 +1,11 @@
-//! The `snapshot_versions` table (spec section 9): every accepted change of a step's snapshot,
-//! written by the transaction that makes the change, and pruned by it to the newest `keep`.
+//! The `step_histories` and `snapshot_versions` tables (spec section 9): every accepted change of
+//! a step's snapshot, written by the transaction that makes the change, and pruned by it to the
+//! newest `keep`.
+//!
+//! A step's versions live in a ring of slots, rows `history * SLOTS + 0 .. keep - 1`, and the
+//! newest is also the step's current value (`snapshots.value_pk` names it): a value is stored
+//! once, and a change writes its version over the slot of the version it pushes out, in place.
+//! With `keep == 0` the ring has one slot, the current value, and the API shows no versions.
 //!
 //! A version's id is the snapshot's ETag after the change without quotes, `GENERATION-REVISION`;
 //! both numbers only grow for a step (the generation is a database-wide counter taken at each
@@ -33,11 +39,13 @@ impl Operation {
     }
 }
 
+/// Rows per step history: the slots of step history `h` are `h * SLOTS ..= h * SLOTS + SLOTS - 1`.
+pub const SLOTS: i64 = 1024;
+const _: () = assert!(MAX_KEEP as i64 <= SLOTS);
+
 /// A version about to be written.
 #[derive(Debug, Clone)]
 pub struct NewVersion<'a> {
-    pub flow_pk: i64,
-    pub step_id: &'a str,
     pub generation: i64,
     pub revision: i64,
     pub operation: Operation,
@@ -90,41 +98,91 @@ pub fn parse_id(s: &str) -> Option<(i64, i64)> {
     Some((g.parse().ok()?, r.parse().ok()?))
 }
 
-/// Inserts the version and removes the step's versions beyond the newest `keep`, in the caller's
-/// transaction. `keep == 0` records nothing (and removes what an earlier setting kept).
-pub fn record(conn: &Connection, v: &NewVersion, keep: u32) -> Result<()> {
-    debug_assert_eq!(v.value.is_none(), v.operation == Operation::Delete);
-    if keep > 0 {
-        conn.prepare_cached(
-            "INSERT INTO snapshot_versions (flow_pk, step_id, generation, revision, operation,
-                                            value, created_at, created_by, restored_from)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
-            v.flow_pk,
-            v.step_id,
-            v.generation,
-            v.revision,
-            v.operation.as_str(),
-            v.value,
-            v.created_at,
-            v.created_by,
-            v.restored_from
-        ])?;
+/// The step's history, made on its first version.
+pub fn history_pk(conn: &Connection, flow_pk: i64, step_id: &str) -> Result<i64> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT pk FROM step_histories WHERE flow_pk = ?1 AND step_id = ?2")?
+        .query_row(params![flow_pk, step_id], |r| r.get(0))
+        .optional()?;
+    if let Some(pk) = found {
+        return Ok(pk);
     }
-    // The step holds at most `keep` versions before this one was added, so this reads at most
-    // keep + 1 index entries.
-    // The newest version that is not kept, then every version up to it: two seeks in the
-    // step's index range, no temporary list.
-    conn.prepare_cached(
-        "DELETE FROM snapshot_versions
-         WHERE flow_pk = ?1 AND step_id = ?2 AND (generation, revision) <= (
-             SELECT generation, revision FROM snapshot_versions
-             WHERE flow_pk = ?1 AND step_id = ?2
-             ORDER BY generation DESC, revision DESC LIMIT 1 OFFSET ?3)",
-    )?
-    .execute(params![v.flow_pk, v.step_id, keep])?;
-    Ok(())
+    conn.prepare_cached("INSERT INTO step_histories (flow_pk, step_id) VALUES (?1, ?2)")?
+        .execute(params![flow_pk, step_id])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The history a stored snapshot's value belongs to.
+pub fn history_of(value_pk: i64) -> i64 {
+    value_pk.div_euclid(SLOTS)
+}
+
+/// Writes the version into a slot of history `history` and removes the versions beyond the
+/// newest `keep` (at least the newest one stays: it is the current value), in the caller's
+/// transaction. Returns the slot's row, `None` for a delete that nothing keeps (`keep == 0`).
+pub fn record(conn: &Connection, history: i64, v: &NewVersion, keep: u32) -> Result<Option<i64>> {
+    debug_assert_eq!(v.value.is_none(), v.operation == Operation::Delete);
+    let base = history * SLOTS;
+    // The step's slots, newest first: at most keep (+ what an earlier, larger setting left)
+    // rows, read in key order and sorted here (no SQL sorter for a handful of rows).
+    let mut slots: Vec<(i64, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT pk, generation, revision FROM snapshot_versions WHERE pk BETWEEN ?1 AND ?1 + 1023",
+        )?
+        .query_map([base], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    slots.sort_unstable_by_key(|&(_, g, r)| std::cmp::Reverse((g, r)));
+    let slots: Vec<i64> = slots.into_iter().map(|(pk, _, _)| pk).collect();
+    let remove = |pks: &[i64]| -> Result<()> {
+        let mut st = conn.prepare_cached("DELETE FROM snapshot_versions WHERE pk = ?1")?;
+        for pk in pks {
+            st.execute([pk])?;
+        }
+        Ok(())
+    };
+    if keep == 0 && v.value.is_none() {
+        remove(&slots)?;
+        return Ok(None);
+    }
+    let ring = i64::from(keep.max(1));
+    // The newest ring - 1 stay; the new version takes the place of one that goes (in place: the
+    // page it dirties is the one that version leaves), else a free slot of the ring.
+    let (stay, go) = slots.split_at(slots.len().min(ring as usize - 1));
+    let reused = go.iter().copied().find(|pk| pk - base < ring);
+    let target = match reused {
+        Some(pk) => pk,
+        None => (base..base + ring)
+            .find(|pk| !stay.contains(pk))
+            .ok_or_else(|| Error::internal("a step's history has no free slot"))?,
+    };
+    let others: Vec<i64> = go.iter().copied().filter(|&pk| pk != target).collect();
+    remove(&others)?;
+    let values = params![
+        target,
+        v.generation,
+        v.revision,
+        v.operation.as_str(),
+        v.created_at,
+        v.created_by,
+        v.restored_from,
+        v.value
+    ];
+    if reused.is_some() {
+        conn.prepare_cached(
+            "UPDATE snapshot_versions SET generation = ?2, revision = ?3, operation = ?4,
+                    created_at = ?5, created_by = ?6, restored_from = ?7, value = ?8
+             WHERE pk = ?1",
+        )?
+        .execute(values)?;
+    } else {
+        conn.prepare_cached(
+            "INSERT INTO snapshot_versions (pk, generation, revision, operation, created_at,
+                                            created_by, restored_from, value)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(values)?;
+    }
+    Ok(Some(target))
 }
 
 const COLUMNS: &str =
@@ -142,45 +200,69 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<Version> {
     })
 }
 
-/// A page of the step's versions, newest first, and how many it has.
+/// The step's history, `None` when it never had a version.
+fn find_history(conn: &Connection, flow_pk: i64, step_id: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT pk FROM step_histories WHERE flow_pk = ?1 AND step_id = ?2")?
+        .query_row(params![flow_pk, step_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// A page of the step's newest `keep` versions, newest first, and how many there are. (A ring
+/// that a larger earlier setting left is cut to `keep` by the step's next change; until then
+/// only its newest `keep` show. With `keep == 0` none do.)
 pub fn list(
     conn: &Connection,
     flow_pk: i64,
     step_id: &str,
+    keep: u32,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<Version>, i64)> {
-    let total: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM snapshot_versions WHERE flow_pk = ?1 AND step_id = ?2",
-        )?
-        .query_row(params![flow_pk, step_id], |r| r.get(0))?;
+    let Some(history) = find_history(conn, flow_pk, step_id)?.filter(|_| keep > 0) else {
+        return Ok((Vec::new(), 0));
+    };
+    let base = history * SLOTS;
+    let stored: i64 = conn
+        .prepare_cached("SELECT count(*) FROM snapshot_versions WHERE pk BETWEEN ?1 AND ?1 + 1023")?
+        .query_row([base], |r| r.get(0))?;
+    let total = stored.min(i64::from(keep));
+    let limit = limit.min(total - offset).max(0);
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM snapshot_versions WHERE flow_pk = ?1 AND step_id = ?2
-         ORDER BY generation DESC, revision DESC LIMIT ?3 OFFSET ?4"
+        "SELECT {COLUMNS} FROM snapshot_versions WHERE pk BETWEEN ?1 AND ?1 + 1023
+         ORDER BY generation DESC, revision DESC LIMIT ?2 OFFSET ?3"
     ))?;
     let rows = st
-        .query_map(params![flow_pk, step_id, limit, offset], row)?
+        .query_map(params![base, limit, offset], row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok((rows, total))
 }
 
-/// One version by its id; `None` when the step has no such version (never had, or pruned).
+/// One of the step's newest `keep` versions by its id; `None` when the step has no such version
+/// (never had, or pruned).
 pub fn get(
     conn: &Connection,
     flow_pk: i64,
     step_id: &str,
     version_id: &str,
+    keep: u32,
 ) -> Result<Option<Version>> {
     let Some((generation, revision)) = parse_id(version_id) else {
         return Ok(None);
     };
+    let Some(history) = find_history(conn, flow_pk, step_id)?.filter(|_| keep > 0) else {
+        return Ok(None);
+    };
+    // Among the newest `keep`: fewer than `keep` versions of the step are newer than it.
     let v = conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM snapshot_versions
-             WHERE flow_pk = ?1 AND step_id = ?2 AND generation = ?3 AND revision = ?4"
+            "SELECT {COLUMNS} FROM snapshot_versions v
+             WHERE pk BETWEEN ?1 AND ?1 + 1023 AND generation = ?2 AND revision = ?3
+               AND (SELECT count(*) FROM snapshot_versions n
+                    WHERE n.pk BETWEEN ?1 AND ?1 + 1023
+                      AND (n.generation, n.revision) > (v.generation, v.revision)) < ?4"
         ))?
-        .query_row(params![flow_pk, step_id, generation, revision], row)
+        .query_row(params![history * SLOTS, generation, revision, keep], row)
         .optional()?;
     Ok(v)
 }

@@ -128,7 +128,8 @@ pub fn read_copy(db: &Path, flow: &str) -> HashMap<String, (u64, i64)> {
         .expect("open the copy");
     let mut st = c
         .prepare(
-            "SELECT s.step_id, s.value, s.revision FROM snapshots s
+            "SELECT s.step_id, v.value, s.revision FROM snapshots s
+             JOIN snapshot_versions v ON v.pk = s.value_pk
              JOIN flows f ON f.pk = s.flow_pk WHERE f.id = ?1",
         )
         .expect("prepare");
