@@ -267,8 +267,8 @@ def seed_http(port: int, auth: str, n_workspaces: int, n_flows: int, n_scratch: 
 
 # The columns seed_sql writes in the tables of schema version 3 (src/db/migrate.rs); the check
 # below fails when the server's schema has a column more or less, so the two cannot drift apart.
-SNAPSHOT_COLUMNS = ["pk", "flow_pk", "step_id", "revision", "generation", "updated_at",
-                    "created_at", "updated_by", "value_pk"]
+SNAPSHOT_COLUMNS = ["flow_pk", "step_id", "revision", "generation", "created_at", "updated_at",
+                    "updated_by", "value_pk"]
 HISTORY_COLUMNS = ["pk", "flow_pk", "step_id"]
 VERSION_COLUMNS = ["pk", "generation", "revision", "operation", "created_at", "created_by",
                    "restored_from", "value"]

@@ -27,13 +27,6 @@ const MIGRATIONS: &[&str] = &[
 /// full, so the page it dirties is the one that the version it pushes out leaves, and history
 /// costs no page that a change without history would not write (spec section 9, issue 11).
 const VERSIONS_AND_AUDIT: &str = "
-ALTER TABLE snapshots ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
-UPDATE snapshots SET created_at = updated_at;
--- The public id of the user whose request made the last change; NULL for the command line.
-ALTER TABLE snapshots ADD COLUMN updated_by TEXT;
--- The snapshot_versions row that holds the current value.
-ALTER TABLE snapshots ADD COLUMN value_pk INTEGER NOT NULL DEFAULT 0;
-
 -- A step's history: keyed to the flow, not to the step, so that the versions of a step that a
 -- graph change drops stay (and show again if the step comes back), while a flow's versions go
 -- with the flow.
@@ -65,13 +58,37 @@ CREATE TRIGGER step_histories_versions_go AFTER DELETE ON step_histories BEGIN
     DELETE FROM snapshot_versions WHERE pk BETWEEN old.pk * 1024 AND old.pk * 1024 + 1023;
 END;
 
+-- A snapshot is now its metadata and the row of its value: small rows, kept in the order of
+-- their key (flow, step), so that finding one is one B-tree descent (no separate unique index).
+CREATE TABLE snapshots_v3 (
+    flow_pk    INTEGER NOT NULL,
+    step_id    TEXT    NOT NULL,
+    revision   INTEGER NOT NULL CHECK (revision >= 1),
+    -- Database-wide counter taken at creation: with the revision it makes an ETag that never
+    -- repeats for a step, even after a delete and a re-create.
+    generation INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    -- The public id of the user whose request made the last change; NULL for the command line.
+    updated_by TEXT,
+    -- The snapshot_versions row that holds the current value.
+    value_pk   INTEGER NOT NULL,
+    PRIMARY KEY (flow_pk, step_id),
+    FOREIGN KEY (flow_pk, step_id) REFERENCES steps (flow_pk, step_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
 INSERT INTO step_histories (flow_pk, step_id) SELECT flow_pk, step_id FROM snapshots ORDER BY pk;
 INSERT INTO snapshot_versions (pk, generation, revision, operation, created_at, value)
     SELECT h.pk * 1024, s.generation, s.revision, 'import', s.updated_at, s.value
     FROM snapshots s JOIN step_histories h ON h.flow_pk = s.flow_pk AND h.step_id = s.step_id;
-UPDATE snapshots SET value_pk = (SELECT h.pk * 1024 FROM step_histories h
-                                 WHERE h.flow_pk = snapshots.flow_pk AND h.step_id = snapshots.step_id);
-ALTER TABLE snapshots DROP COLUMN value;
+-- The best creation time known for an existing snapshot is its last change.
+INSERT INTO snapshots_v3 (flow_pk, step_id, revision, generation, created_at, updated_at,
+                          updated_by, value_pk)
+    SELECT s.flow_pk, s.step_id, s.revision, s.generation, s.updated_at, s.updated_at, NULL,
+           h.pk * 1024
+    FROM snapshots s JOIN step_histories h ON h.flow_pk = s.flow_pk AND h.step_id = s.step_id;
+DROP TABLE snapshots;
+ALTER TABLE snapshots_v3 RENAME TO snapshots;
 
 -- One row per accepted change (spec section 10). AUTOINCREMENT: an id is never reused, also
 -- after retention removed the newest rows' predecessors, so ids grow with time.

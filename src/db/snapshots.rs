@@ -175,7 +175,7 @@ pub fn lookup(
         "SELECT u.tenant_admin,f.pk,\
          CASE WHEN ?5 THEN(SELECT id FROM workspaces WHERE pk=f.workspace_pk)END,\
          f.status='active',m.role,\
-         CASE WHEN s.pk IS NULL THEN \
+         CASE WHEN s.flow_pk IS NULL THEN \
          EXISTS(SELECT 1 FROM steps t WHERE t.flow_pk=f.pk AND t.step_id=?3)ELSE 1 END,\
          v.value,s.revision,s.generation,s.created_at,s.updated_at,s.updated_by,s.value_pk \
          FROM users u LEFT JOIN flows f INDEXED BY flows_head ON f.id=?1 \
