@@ -160,28 +160,6 @@ pub fn insert_flow(conn: &Connection, f: &FlowRow) -> Result<i64> {
     Ok(pk)
 }
 
-/// A snapshot at `revision` (1 plus the number of earlier values the fixture gives) whose value
-/// is the version at `value_pk` (already recorded).
-pub fn insert_snapshot(
-    conn: &Connection,
-    flow_pk: i64,
-    step_id: &str,
-    value_pk: i64,
-    revision: i64,
-    generation: i64,
-    at: i64,
-) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO snapshots (flow_pk, step_id, revision, generation, updated_at, created_at,
-                                updated_by, value_pk)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, NULL, ?6)",
-    )?
-    .execute(params![
-        flow_pk, step_id, revision, generation, at, value_pk
-    ])?;
-    Ok(())
-}
-
 /// A member as an export writes it.
 pub struct MemberRow {
     pub user_id: String,

@@ -346,20 +346,29 @@ fn insert(
         &change.version(&s, operation, restored_from),
         change,
     )?;
+    insert_row(conn, flow_pk, &s)?;
+    Ok(s)
+}
+
+/// The `snapshots` row of `s`, whose value is already recorded at `s.value_pk` (also the fixture
+/// loader's, after a snapshot's imported history).
+pub fn insert_row(conn: &Connection, flow_pk: i64, s: &Snapshot) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO snapshots (flow_pk, step_id, revision, generation, updated_at, created_at,
                                 updated_by, value_pk)
-         VALUES (?1, ?2, 1, ?3, ?4, ?4, ?5, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         flow_pk,
-        step_id,
+        s.step_id,
+        s.revision,
         s.generation,
-        now,
+        s.updated_at,
+        s.created_at,
         s.updated_by,
         s.value_pk
     ])?;
-    Ok(s)
+    Ok(())
 }
 
 /// The next value of the database-wide counter that a new snapshot's ETag starts with.

@@ -100,11 +100,7 @@ pub fn parse_id(s: &str) -> Option<(i64, i64)> {
 
 /// The step's history, made on its first version.
 pub fn history_pk(conn: &Connection, flow_pk: i64, step_id: &str) -> Result<i64> {
-    let found: Option<i64> = conn
-        .prepare_cached("SELECT pk FROM step_histories WHERE flow_pk = ?1 AND step_id = ?2")?
-        .query_row(params![flow_pk, step_id], |r| r.get(0))
-        .optional()?;
-    if let Some(pk) = found {
+    if let Some(pk) = find_history(conn, flow_pk, step_id)? {
         return Ok(pk);
     }
     conn.prepare_cached("INSERT INTO step_histories (flow_pk, step_id) VALUES (?1, ?2)")?
