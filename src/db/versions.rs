@@ -40,6 +40,8 @@ impl Operation {
 }
 
 /// Rows per step history: the slots of step history `h` are `h * SLOTS ..= h * SLOTS + SLOTS - 1`.
+/// Part of the file format: schema 3 (its trigger in `migrate.rs`), `flowsnap check` and the
+/// statements below spell it as 1024.
 pub const SLOTS: i64 = 1024;
 const _: () = assert!(MAX_KEEP as i64 <= SLOTS);
 
